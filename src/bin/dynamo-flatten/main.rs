@@ -1,0 +1,204 @@
+//! `dynamo-flatten`: the ClickHouse executable UDF, and a line filter for the shell.
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use dynamo_flatten::flatten::{self, Flattener, KinesisBinary, NumberFormat, ShapeHint};
+use dynamo_flatten::udf::{self, Format, OnError};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ABOUT: &str = "Turns DynamoDB JSON into plain JSON, one row per row.";
+
+const LONG_ABOUT: &str = "\
+Turns DynamoDB JSON into plain JSON, one row per row: a ClickHouse executable UDF
+(RowBinary or TabSeparated on stdin/stdout) and a line filter for the shell.
+
+Each input row is one document: a bare item {\"id\":{\"S\":\"a\"},...}, a full-export
+line {\"Item\":{...}}, an incremental-export line, a Kinesis Data Streams for DynamoDB
+record or a DynamoDB Streams record. The shape is detected from the document.
+
+Each output row is one JSON object: the item's attributes (the new image, or for a
+delete the old image or the keys) plus a version (microseconds since the epoch;
+--snapshot-version for export lines) and a delete flag. A row that cannot be read
+gives an error row {\"_error\":\"<reason> at byte N\",\"_input\":\"<first bytes>\"},
+or with --on-error fail stops the query.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  zcat export/data/*.json.gz | dynamo-flatten --lines
+  dynamo-flatten --lines --numbers string < changes.jsonl
+
+  In ClickHouse, after registering clickhouse-config/dynamo_flatten_function.xml:
+    SELECT dynamo_flatten(line) FROM file('data/*.json.gz', 'LineAsString')";
+
+#[derive(Parser, Debug)]
+#[command(name = "dynamo-flatten", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+struct Args {
+    /// Row format on stdin and stdout: RowBinary and TabSeparated as ClickHouse
+    /// sends them, or plain lines (one document per line).
+    #[arg(long, value_enum, default_value_t = FormatArg::RowBinary, ignore_case = true)]
+    format: FormatArg,
+
+    /// Same as --format lines: read JSON lines, write JSON lines.
+    #[arg(long, conflicts_with = "format")]
+    lines: bool,
+
+    /// Each block starts with its row count and a newline (send_chunk_header=1
+    /// in the function config).
+    #[arg(long)]
+    chunk_header: bool,
+
+    /// What a bad row gives: an error row, or a failed query.
+    #[arg(long, value_enum, default_value_t = OnErrorArg::Row)]
+    on_error: OnErrorArg,
+
+    /// How N values are written: JSON numbers (26), or JSON strings ("26"),
+    /// which ClickHouse reads exactly into Decimal columns.
+    #[arg(long, value_enum, default_value_t = NumbersArg::Number)]
+    numbers: NumbersArg,
+
+    /// Name of the version field (UInt64 microseconds since the epoch).
+    #[arg(long, default_value = "version", value_name = "NAME")]
+    version_field: String,
+
+    /// Name of the delete-flag field (1 for deletes, else 0).
+    #[arg(long, default_value = "is_deleted", value_name = "NAME")]
+    deleted_field: String,
+
+    /// Version given to bare items and full-export lines.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    snapshot_version: u64,
+
+    /// Write the attributes only, without the version and delete-flag fields.
+    #[arg(long)]
+    no_metadata: bool,
+
+    /// Expect this document shape instead of detecting it (e.g. a bare item
+    /// whose only attribute is named Item).
+    #[arg(long, value_enum, default_value_t = ShapeArg::Auto)]
+    shape: ShapeArg,
+
+    /// B values in Kinesis Data Streams records are base64 of the base64 text:
+    /// unwrap removes one layer so they match the export, as-is keeps them.
+    #[arg(long, value_enum, default_value_t = KinesisBinaryArg::Unwrap)]
+    kinesis_binary: KinesisBinaryArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FormatArg {
+    #[value(name = "RowBinary")]
+    RowBinary,
+    #[value(name = "TabSeparated", alias = "TSV")]
+    TabSeparated,
+    #[value(name = "lines")]
+    Lines,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OnErrorArg {
+    Row,
+    Fail,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum NumbersArg {
+    Number,
+    String,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ShapeArg {
+    Auto,
+    Item,
+    Export,
+    Incremental,
+    Change,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum KinesisBinaryArg {
+    Unwrap,
+    AsIs,
+}
+
+impl Args {
+    fn flatten_options(&self) -> flatten::Options {
+        flatten::Options {
+            numbers: match self.numbers {
+                NumbersArg::Number => NumberFormat::Number,
+                NumbersArg::String => NumberFormat::String,
+            },
+            metadata: !self.no_metadata,
+            version_field: self.version_field.clone(),
+            deleted_field: self.deleted_field.clone(),
+            snapshot_version: self.snapshot_version,
+            shape: match self.shape {
+                ShapeArg::Auto => ShapeHint::Auto,
+                ShapeArg::Item => ShapeHint::Item,
+                ShapeArg::Export => ShapeHint::Export,
+                ShapeArg::Incremental => ShapeHint::Incremental,
+                ShapeArg::Change => ShapeHint::Change,
+            },
+            kinesis_binary: match self.kinesis_binary {
+                KinesisBinaryArg::Unwrap => KinesisBinary::Unwrap,
+                KinesisBinaryArg::AsIs => KinesisBinary::AsIs,
+            },
+        }
+    }
+
+    fn udf_config(&self) -> udf::Config {
+        udf::Config {
+            format: if self.lines {
+                Format::Lines
+            } else {
+                match self.format {
+                    FormatArg::RowBinary => Format::RowBinary,
+                    FormatArg::TabSeparated => Format::TabSeparated,
+                    FormatArg::Lines => Format::Lines,
+                }
+            },
+            chunk_header: self.chunk_header,
+            on_error: match self.on_error {
+                OnErrorArg::Row => OnError::Row,
+                OnErrorArg::Fail => OnError::Fail,
+            },
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.version_field == args.deleted_field {
+        eprintln!("dynamo-flatten: --version-field and --deleted-field must differ");
+        return ExitCode::from(2);
+    }
+    let mut flattener = Flattener::new(args.flatten_options());
+    // Unbuffered handles: the framing writes whole batches and flushes them itself.
+    let (input, output) = match raw_stdio() {
+        Ok(io) => io,
+        Err(e) => {
+            eprintln!("dynamo-flatten: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match udf::run(args.udf_config(), &mut flattener, input, output) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dynamo-flatten: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// stdin and stdout as plain files, without the standard library's line
+/// buffering on stdout.
+fn raw_stdio() -> io::Result<(std::fs::File, std::fs::File)> {
+    use std::os::fd::AsFd;
+    let input = io::stdin().as_fd().try_clone_to_owned()?;
+    let output = io::stdout().as_fd().try_clone_to_owned()?;
+    Ok((input.into(), output.into()))
+}

@@ -1,0 +1,374 @@
+//! Transcodes DynamoDB attribute values (`{"N":"26"}`, `{"M":{…}}`, …) into
+//! plain JSON in one pass, copying string bytes verbatim.
+
+use base64::Engine as _;
+
+use super::error::{Error, ErrorKind};
+use super::scan::{is_json_number, Cursor, Result, Str, MAX_JSON_DEPTH};
+
+/// How an attribute value is written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Style {
+    /// Write `N` values as JSON strings (`"26"`) instead of numbers (`26`).
+    pub(crate) numbers_as_strings: bool,
+    /// `B`/`BS` values are base64 of base64 (Kinesis records): decode one layer.
+    pub(crate) unwrap_binary: bool,
+}
+
+/// Attribute names the top level of an item may not use as they are, because
+/// the metadata fields take them; such an attribute is renamed.
+#[derive(Clone, Debug)]
+pub(crate) struct Reserved {
+    /// (metadata name, renamed attribute name, renamed name as a JSON string)
+    pub(crate) names: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+}
+
+/// Prefix given to an item attribute whose name is a metadata field's name.
+pub const RENAMED_PREFIX: &str = "item_";
+
+impl Reserved {
+    pub(crate) fn new(metadata_names: &[&str]) -> Reserved {
+        let names = metadata_names
+            .iter()
+            .map(|n| {
+                let renamed = format!("{RENAMED_PREFIX}{n}");
+                (
+                    n.as_bytes().to_vec(),
+                    renamed.as_bytes().to_vec(),
+                    json_string(&renamed),
+                )
+            })
+            .collect();
+        Reserved { names }
+    }
+}
+
+/// `s` as a JSON string literal, quotes included.
+pub(crate) fn json_string(s: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(s.len() + 2);
+    // Serialising a &str to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut v, s);
+    v
+}
+
+pub(crate) struct Transcoder<'a, 'o> {
+    pub(crate) c: Cursor<'a>,
+    pub(crate) out: &'o mut Vec<u8>,
+    pub(crate) style: Style,
+    pub(crate) scratch: &'o mut Vec<u8>,
+}
+
+impl<'a, 'o> Transcoder<'a, 'o> {
+    /// The top-level attribute map of an item, at `depth` open containers.
+    /// Writes `{` and the attributes but not the closing `}`, so that the
+    /// caller can append metadata fields.
+    pub(crate) fn top_item(&mut self, depth: usize, reserved: Option<&Reserved>) -> Result<()> {
+        if self.c.peek()? != b'{' {
+            return Err(self.c.err(ErrorKind::NotAnObject));
+        }
+        let open = self.c.i;
+        self.c.i += 1;
+        self.out.push(b'{');
+        if self.c.peek()? == b'}' {
+            return Err(Error::new(ErrorKind::EmptyItem, open));
+        }
+        // Bit 2j: attribute named like metadata field j; bit 2j+1: like its renamed form.
+        let mut seen = 0u32;
+        loop {
+            let key = self.c.string("an attribute name")?;
+            match reserved {
+                Some(r) => self.reserved_key(key, r, &mut seen)?,
+                None => self.out.extend_from_slice(key.quoted(self.c.b)),
+            }
+            self.c.expect(b':', "':'")?;
+            self.out.push(b':');
+            self.value(depth + 1)?;
+            match self.c.peek()? {
+                b',' => {
+                    self.c.i += 1;
+                    self.out.push(b',');
+                }
+                b'}' => {
+                    self.c.i += 1;
+                    break;
+                }
+                _ => return Err(self.c.unexpected("',' or '}'")),
+            }
+        }
+        if let Some(r) = reserved {
+            for (j, (name, _, _)) in r.names.iter().enumerate() {
+                if seen >> (2 * j) & 0b11 == 0b11 {
+                    let name = String::from_utf8_lossy(name).into_owned();
+                    return Err(Error::new(ErrorKind::MetadataCollision(name), open));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn reserved_key(&mut self, key: Str, r: &Reserved, seen: &mut u32) -> Result<()> {
+        let b = self.c.b;
+        let unescaped;
+        let name: &[u8] = if key.escaped {
+            // Rare: compare the decoded name, so "vers\u0069on" is caught too.
+            unescaped = serde_json::from_slice::<String>(key.quoted(b)).unwrap_or_default();
+            unescaped.as_bytes()
+        } else {
+            key.content(b)
+        };
+        for (j, (meta, renamed, renamed_json)) in r.names.iter().enumerate() {
+            if name == meta.as_slice() {
+                *seen |= 1 << (2 * j);
+                self.out.extend_from_slice(renamed_json);
+                return Ok(());
+            }
+            if name == renamed.as_slice() {
+                *seen |= 2 << (2 * j);
+            }
+        }
+        self.out.extend_from_slice(key.quoted(b));
+        Ok(())
+    }
+
+    /// An attribute map nested in an `M` value; writes `{…}`.
+    fn map(&mut self, depth: usize) -> Result<()> {
+        self.c.i += 1; // '{', checked by the caller
+        self.out.push(b'{');
+        if self.c.peek()? == b'}' {
+            self.c.i += 1;
+            self.out.push(b'}');
+            return Ok(());
+        }
+        loop {
+            let key = self.c.string("an attribute name")?;
+            self.out.extend_from_slice(key.quoted(self.c.b));
+            self.c.expect(b':', "':'")?;
+            self.out.push(b':');
+            self.value(depth + 1)?;
+            match self.c.peek()? {
+                b',' => {
+                    self.c.i += 1;
+                    self.out.push(b',');
+                }
+                b'}' => {
+                    self.c.i += 1;
+                    self.out.push(b'}');
+                    return Ok(());
+                }
+                _ => return Err(self.c.unexpected("',' or '}'")),
+            }
+        }
+    }
+
+    /// A list of attribute values (an `L` value); writes `[…]`.
+    fn list(&mut self, depth: usize) -> Result<()> {
+        self.c.i += 1; // '[', checked by the caller
+        self.out.push(b'[');
+        if self.c.peek()? == b']' {
+            self.c.i += 1;
+            self.out.push(b']');
+            return Ok(());
+        }
+        loop {
+            self.value(depth + 1)?;
+            match self.c.peek()? {
+                b',' => {
+                    self.c.i += 1;
+                    self.out.push(b',');
+                }
+                b']' => {
+                    self.c.i += 1;
+                    self.out.push(b']');
+                    return Ok(());
+                }
+                _ => return Err(self.c.unexpected("',' or ']'")),
+            }
+        }
+    }
+
+    /// One attribute value object `{"T": v}` at `depth` open containers.
+    pub(crate) fn value(&mut self, depth: usize) -> Result<()> {
+        if depth >= MAX_JSON_DEPTH {
+            return Err(self.c.err(ErrorKind::TooDeep));
+        }
+        if self.c.peek()? != b'{' {
+            return Err(self.c.unexpected("an attribute value object like {\"S\":…}"));
+        }
+        self.c.i += 1;
+        if self.c.peek()? == b'}' {
+            return Err(self.c.err(ErrorKind::MissingTypeTag));
+        }
+        let tag_at = self.c.i;
+        let tag = self.c.string("a type tag")?;
+        self.c.expect(b':', "':'")?;
+        match tag.content(self.c.b) {
+            b"S" => self.string_scalar("S")?,
+            b"N" => self.number()?,
+            b"B" => self.binary()?,
+            b"BOOL" => match self.c.peek()? {
+                b't' => {
+                    self.c.literal(b"true", "true or false")?;
+                    self.out.extend_from_slice(b"true");
+                }
+                b'f' => {
+                    self.c.literal(b"false", "true or false")?;
+                    self.out.extend_from_slice(b"false");
+                }
+                _ => return Err(self.wrong("BOOL", "true or false")),
+            },
+            b"NULL" => match self.c.peek()? {
+                b't' => {
+                    self.c.literal(b"true", "true")?;
+                    self.out.extend_from_slice(b"null");
+                }
+                b'f' => return Err(self.c.err(ErrorKind::NullNotTrue)),
+                _ => return Err(self.wrong("NULL", "true")),
+            },
+            b"M" => {
+                if self.c.peek()? != b'{' {
+                    return Err(self.wrong("M", "an object"));
+                }
+                self.map(depth + 1)?;
+            }
+            b"L" => {
+                if self.c.peek()? != b'[' {
+                    return Err(self.wrong("L", "an array"));
+                }
+                self.list(depth + 1)?;
+            }
+            b"SS" => self.set(depth, "SS", Self::string_element)?,
+            b"NS" => self.set(depth, "NS", |t| t.number())?,
+            b"BS" => self.set(depth, "BS", |t| t.binary())?,
+            other => {
+                let t = String::from_utf8_lossy(other).into_owned();
+                return Err(Error::new(ErrorKind::UnknownTypeTag(t), tag_at));
+            }
+        }
+        match self.c.peek()? {
+            b'}' => {
+                self.c.i += 1;
+                Ok(())
+            }
+            b',' => Err(self.c.err(ErrorKind::TwoTypeTags)),
+            _ => Err(self.c.unexpected("'}'")),
+        }
+    }
+
+    #[cold]
+    fn wrong(&self, tag: &'static str, expected: &'static str) -> Error {
+        self.c.err(ErrorKind::WrongValue { tag, expected })
+    }
+
+    /// A set (`SS`, `NS`, `BS`): an array of strings, each written by `element`.
+    fn set(
+        &mut self,
+        depth: usize,
+        tag: &'static str,
+        element: fn(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        if self.c.peek()? != b'[' {
+            return Err(self.wrong(tag, "an array of strings"));
+        }
+        if depth + 1 >= MAX_JSON_DEPTH {
+            return Err(self.c.err(ErrorKind::TooDeep));
+        }
+        self.c.i += 1;
+        self.out.push(b'[');
+        if self.c.peek()? == b']' {
+            self.c.i += 1;
+            self.out.push(b']');
+            return Ok(());
+        }
+        loop {
+            if self.c.peek()? != b'"' {
+                return Err(self.wrong(tag, "an array of strings"));
+            }
+            element(self)?;
+            match self.c.peek()? {
+                b',' => {
+                    self.c.i += 1;
+                    self.out.push(b',');
+                }
+                b']' => {
+                    self.c.i += 1;
+                    self.out.push(b']');
+                    return Ok(());
+                }
+                _ => return Err(self.c.unexpected("',' or ']'")),
+            }
+        }
+    }
+
+    #[inline]
+    fn string_element(&mut self) -> Result<()> {
+        let s = self.c.string("a string")?;
+        self.out.extend_from_slice(s.quoted(self.c.b));
+        Ok(())
+    }
+
+    #[inline]
+    fn string_scalar(&mut self, tag: &'static str) -> Result<()> {
+        if self.c.peek()? != b'"' {
+            return Err(self.wrong(tag, "a string"));
+        }
+        self.string_element()
+    }
+
+    /// An `N` value: a string holding a JSON number, written as a number or
+    /// as a string, its text unchanged.
+    #[inline]
+    fn number(&mut self) -> Result<()> {
+        if self.c.peek()? != b'"' {
+            return Err(self.wrong("N", "a string"));
+        }
+        let s = self.c.string("a string")?;
+        let text = s.content(self.c.b);
+        if s.escaped || !is_json_number(text) {
+            let shown = String::from_utf8_lossy(&text[..text.len().min(64)]).into_owned();
+            return Err(Error::new(ErrorKind::InvalidNumber(shown), s.start));
+        }
+        if self.style.numbers_as_strings {
+            self.out.extend_from_slice(s.quoted(self.c.b));
+        } else {
+            self.out.extend_from_slice(text);
+        }
+        Ok(())
+    }
+
+    /// A `B` value: base64 text, written as it is (or with one layer of
+    /// base64 removed, for Kinesis records).
+    #[inline]
+    fn binary(&mut self) -> Result<()> {
+        if self.c.peek()? != b'"' {
+            return Err(self.wrong("B", "a base64 string"));
+        }
+        let s = self.c.string("a string")?;
+        if !self.style.unwrap_binary {
+            self.out.extend_from_slice(s.quoted(self.c.b));
+            return Ok(());
+        }
+        let text = s.content(self.c.b);
+        self.scratch.clear();
+        let inner_ok = !s.escaped
+            && base64::engine::general_purpose::STANDARD
+                .decode_vec(text, self.scratch)
+                .is_ok()
+            && is_base64_text(self.scratch);
+        if !inner_ok {
+            return Err(Error::new(ErrorKind::BinaryNotDoubleEncoded, s.start));
+        }
+        self.out.push(b'"');
+        self.out.extend_from_slice(self.scratch);
+        self.out.push(b'"');
+        Ok(())
+    }
+}
+
+/// True for base64 text (standard alphabet, padded), including the empty string.
+fn is_base64_text(s: &[u8]) -> bool {
+    s.len() % 4 == 0
+        && base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .is_ok()
+}

@@ -1,0 +1,389 @@
+//! The flatten core: one document of DynamoDB JSON in, one plain JSON object
+//! out. No I/O, and no knowledge of ClickHouse or AWS services beyond the
+//! shapes of the documents.
+//!
+//! Accepted documents, detected from the document itself:
+//!
+//! | shape | example | version | delete flag |
+//! |---|---|---|---|
+//! | bare item | `{"id":{"S":"a"}}` | `snapshot_version` | 0 |
+//! | full-export line | `{"Item":{…}}` | `snapshot_version` | 0 |
+//! | incremental-export line | `{"Metadata":{"WriteTimestampMicros":{"N":…}},"Keys":…,"NewImage":…}` | µs as given | 1 without `NewImage` |
+//! | Kinesis Data Streams record | `{"eventName":…,"dynamodb":{"ApproximateCreationDateTime":…}}` | µs (ms × 1000 without a precision field) | 1 for `REMOVE` |
+//! | DynamoDB Streams record | as above, with `eventVersion` / `SequenceNumber` | seconds × 10⁶ | 1 for `REMOVE` |
+//!
+//! The output holds the item's attributes at the top level (the new image
+//! for INSERT/MODIFY, the old image or the keys for REMOVE), then the two
+//! metadata fields. `M` becomes an object, `L` an array, sets arrays, `NULL`
+//! null, `B`/`BS` their base64 text, `N` a JSON number (or a JSON string with
+//! [`NumberFormat::String`]) whose text is never changed.
+//!
+//! An item attribute named like a metadata field is written as
+//! `item_<name>` (see [`RENAMED_PREFIX`]); if the item also has an attribute
+//! with that renamed name, the row is an error, so no value is ever lost.
+
+mod envelope;
+mod error;
+mod item;
+mod number;
+mod scan;
+
+pub use error::{Error, ErrorKind};
+pub use item::RENAMED_PREFIX;
+pub use scan::MAX_JSON_DEPTH;
+
+use envelope::{Field, Kind};
+use item::{json_string, Reserved, Style, Transcoder};
+use scan::Cursor;
+
+/// How `N` values are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NumberFormat {
+    /// JSON numbers: `26`, `1E+2`. Exact into integer, Float64 and String
+    /// columns; ClickHouse reads Decimal from a JSON number through Float64.
+    #[default]
+    Number,
+    /// JSON strings: `"26"`. Exact into every numeric type, Decimal included.
+    String,
+}
+
+/// Which document shape to expect.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ShapeHint {
+    /// Detect it from the document.
+    #[default]
+    Auto,
+    /// A bare item: every top-level key is an attribute.
+    Item,
+    /// A full-export line `{"Item":{…}}`.
+    Export,
+    /// An incremental-export line.
+    Incremental,
+    /// A Kinesis Data Streams or DynamoDB Streams record.
+    Change,
+}
+
+/// How `B` values in Kinesis Data Streams records are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KinesisBinary {
+    /// They are base64 of the base64 text: remove one layer, so that they
+    /// equal the export's values.
+    #[default]
+    Unwrap,
+    /// Write them as they are.
+    AsIs,
+}
+
+/// Settings of a [`Flattener`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub numbers: NumberFormat,
+    /// Write the version and delete-flag fields.
+    pub metadata: bool,
+    pub version_field: String,
+    pub deleted_field: String,
+    /// The version of items from bare items and full-export lines.
+    pub snapshot_version: u64,
+    pub shape: ShapeHint,
+    pub kinesis_binary: KinesisBinary,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            numbers: NumberFormat::Number,
+            metadata: true,
+            version_field: "version".into(),
+            deleted_field: "is_deleted".into(),
+            snapshot_version: 0,
+            shape: ShapeHint::Auto,
+            kinesis_binary: KinesisBinary::Unwrap,
+        }
+    }
+}
+
+/// The shape a document was read as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Item,
+    Export,
+    Incremental,
+    Kinesis,
+    Streams,
+}
+
+/// What a flattened row carried besides its attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flattened {
+    pub shape: Shape,
+    /// Microseconds since the epoch, or the snapshot version.
+    pub version: u64,
+    pub deleted: bool,
+}
+
+/// Flattens documents one at a time, reusing its buffers.
+pub struct Flattener {
+    opts: Options,
+    /// `,"version":` with the configured name.
+    version_key: Vec<u8>,
+    /// `,"is_deleted":` with the configured name.
+    deleted_key: Vec<u8>,
+    reserved: Option<Reserved>,
+    top: Vec<Field>,
+    inner: Vec<Field>,
+    scratch: Vec<u8>,
+}
+
+impl Flattener {
+    pub fn new(opts: Options) -> Flattener {
+        let key = |name: &str| {
+            let mut k = vec![b','];
+            k.extend_from_slice(&json_string(name));
+            k.push(b':');
+            k
+        };
+        let reserved = opts
+            .metadata
+            .then(|| Reserved::new(&[&opts.version_field, &opts.deleted_field]));
+        Flattener {
+            version_key: key(&opts.version_field),
+            deleted_key: key(&opts.deleted_field),
+            reserved,
+            opts,
+            top: Vec::new(),
+            inner: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Appends the flat JSON object for `input` to `out`. On error `out` is
+    /// left as it was.
+    pub fn flatten(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Flattened, Error> {
+        let mark = out.len();
+        out.reserve(input.len() + 48);
+        let r = self.flatten_inner(input, out);
+        if r.is_err() {
+            out.truncate(mark);
+        }
+        r
+    }
+
+    fn flatten_inner(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Flattened, Error> {
+        if simdutf8::basic::from_utf8(input).is_err() {
+            let at = std::str::from_utf8(input).err().map_or(0, |e| e.valid_up_to());
+            return Err(Error::new(ErrorKind::InvalidUtf8, at));
+        }
+        let mut c = Cursor::new(input);
+        c.skip_ws();
+        match input.get(c.i) {
+            None => return Err(Error::new(ErrorKind::Empty, 0)),
+            Some(b'{') => {}
+            Some(_) => return Err(c.err(ErrorKind::NotAnObject)),
+        }
+        let snapshot = self.opts.snapshot_version;
+        match self.opts.shape {
+            ShapeHint::Item => self.item_at(input, c.i, 0, Shape::Item, snapshot, false, false, out),
+            ShapeHint::Export => self.envelope(input, Some(Kind::Export), out),
+            ShapeHint::Incremental => self.envelope(input, Some(Kind::Incremental), out),
+            ShapeHint::Change => self.envelope(input, Some(Kind::Change), out),
+            ShapeHint::Auto => {
+                let start = c.i;
+                c.i += 1;
+                if c.peek()? == b'}' {
+                    return Err(c.err(ErrorKind::EmptyItem));
+                }
+                let key = c.string("an attribute name")?;
+                let k = key.content(input);
+                if key.escaped {
+                    self.item_at(input, start, 0, Shape::Item, snapshot, false, false, out)
+                } else if k == b"Item" {
+                    self.export_fast(input, c, out)
+                } else if envelope::is_envelope_key(k) {
+                    self.envelope(input, None, out)
+                } else {
+                    self.item_at(input, start, 0, Shape::Item, snapshot, false, false, out)
+                }
+            }
+        }
+    }
+
+    /// `{"Item":{…}}` read in one pass; falls back to a full scan when
+    /// another key follows `Item`.
+    fn export_fast(
+        &mut self,
+        input: &[u8],
+        mut c: Cursor<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<Flattened, Error> {
+        c.expect(b':', "':'")?;
+        let mark = out.len();
+        let end = self.transcode(input, c.i, 1, false, out)?;
+        let mut c = Cursor::at(input, end);
+        if c.peek()? == b',' {
+            out.truncate(mark);
+            return self.envelope(input, None, out);
+        }
+        c.expect(b'}', "',' or '}'")?;
+        c.finish()?;
+        let v = self.opts.snapshot_version;
+        self.metadata(out, v, false);
+        Ok(Flattened {
+            shape: Shape::Export,
+            version: v,
+            deleted: false,
+        })
+    }
+
+    /// Scans the top-level object and handles it by its keys.
+    fn envelope(
+        &mut self,
+        input: &[u8],
+        want: Option<Kind>,
+        out: &mut Vec<u8>,
+    ) -> Result<Flattened, Error> {
+        let mut top = std::mem::take(&mut self.top);
+        let mut inner = std::mem::take(&mut self.inner);
+        let r = self.envelope_with(input, want, &mut top, &mut inner, out);
+        self.top = top;
+        self.inner = inner;
+        r
+    }
+
+    fn envelope_with(
+        &mut self,
+        input: &[u8],
+        want: Option<Kind>,
+        top: &mut Vec<Field>,
+        inner: &mut Vec<Field>,
+        out: &mut Vec<u8>,
+    ) -> Result<Flattened, Error> {
+        top.clear();
+        let mut c = Cursor::new(input);
+        envelope::scan_object(&mut c, 0, top)?;
+        c.finish()?;
+        let kind = envelope::classify(input, top);
+        if let Some(w) = want {
+            if w != kind {
+                return Err(Error::new(ErrorKind::WrongShape(kind_name(w)), 0));
+            }
+        }
+        let snapshot = self.opts.snapshot_version;
+        match kind {
+            Kind::Lambda => Err(Error::new(ErrorKind::LambdaEvent, 0)),
+            Kind::Item => {
+                let at = input.iter().position(|&b| b == b'{').unwrap_or(0);
+                self.item_at(input, at, 0, Shape::Item, snapshot, false, false, out)
+            }
+            Kind::Export => {
+                let at = top[0].start;
+                self.item_at(input, at, 1, Shape::Export, snapshot, false, false, out)
+            }
+            Kind::Incremental => {
+                let ch = envelope::incremental(input, top, inner)?;
+                let (v, d) = (ch.version, ch.deleted);
+                self.item_at(input, ch.image_at, 1, Shape::Incremental, v, d, false, out)
+            }
+            Kind::Change => {
+                let ch = envelope::change_record(input, top, inner)?;
+                let shape = if ch.kinesis {
+                    Shape::Kinesis
+                } else {
+                    Shape::Streams
+                };
+                let unwrap = ch.kinesis && self.opts.kinesis_binary == KinesisBinary::Unwrap;
+                let (v, d) = (ch.version, ch.deleted);
+                self.item_at(input, ch.image_at, 2, shape, v, d, unwrap, out)
+            }
+        }
+    }
+
+    /// Writes the item whose attribute map starts at `at`, then the metadata.
+    #[allow(clippy::too_many_arguments)]
+    fn item_at(
+        &mut self,
+        input: &[u8],
+        at: usize,
+        depth: usize,
+        shape: Shape,
+        version: u64,
+        deleted: bool,
+        unwrap_binary: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<Flattened, Error> {
+        let end = self.transcode(input, at, depth, unwrap_binary, out)?;
+        if shape == Shape::Item {
+            Cursor::at(input, end).finish()?;
+        }
+        self.metadata(out, version, deleted);
+        Ok(Flattened {
+            shape,
+            version,
+            deleted,
+        })
+    }
+
+    /// Transcodes the attribute map at `at` (without its closing brace);
+    /// returns the offset just after it.
+    fn transcode(
+        &mut self,
+        input: &[u8],
+        at: usize,
+        depth: usize,
+        unwrap_binary: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, Error> {
+        let mut t = Transcoder {
+            c: Cursor::at(input, at),
+            out,
+            style: Style {
+                numbers_as_strings: self.opts.numbers == NumberFormat::String,
+                unwrap_binary,
+            },
+            scratch: &mut self.scratch,
+        };
+        t.top_item(depth, self.reserved.as_ref())?;
+        Ok(t.c.i)
+    }
+
+    #[inline]
+    fn metadata(&self, out: &mut Vec<u8>, version: u64, deleted: bool) {
+        if self.opts.metadata {
+            out.extend_from_slice(&self.version_key);
+            out.extend_from_slice(itoa::Buffer::new().format(version).as_bytes());
+            out.extend_from_slice(&self.deleted_key);
+            out.push(if deleted { b'1' } else { b'0' });
+        }
+        out.push(b'}');
+    }
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Export => "a full-export line {\"Item\":{…}}",
+        Kind::Incremental => "an incremental-export line",
+        Kind::Change => "a Kinesis or DynamoDB Streams change record",
+        Kind::Lambda => "a Lambda event",
+        Kind::Item => "a bare item",
+    }
+}
+
+/// How many bytes of a bad row an error row quotes.
+pub const ERROR_INPUT_PREFIX: usize = 256;
+
+/// Appends the error row for `input`: `{"_error":"<reason> at byte N","_input":"<first bytes>"}`.
+///
+/// An error row always starts with `{"_error":`, so SQL can route it with
+/// `startsWith(j, '{"_error"')`.
+pub fn write_error_row(err: &Error, input: &[u8], out: &mut Vec<u8>) {
+    let cut = input.len().min(ERROR_INPUT_PREFIX);
+    let prefix = String::from_utf8_lossy(&input[..cut]);
+    out.extend_from_slice(b"{\"_error\":");
+    out.extend_from_slice(&json_string(&err.to_string()));
+    out.extend_from_slice(b",\"_input\":");
+    out.extend_from_slice(&json_string(&prefix));
+    out.push(b'}');
+}

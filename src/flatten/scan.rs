@@ -1,0 +1,400 @@
+//! Low-level JSON scanning over a byte slice: whitespace, strings, literals,
+//! numbers and validating skips. Nothing here allocates.
+//!
+//! The scanner never decodes strings: a JSON string is validated in place
+//! (escapes, control characters) and callers copy its bytes verbatim, which is
+//! why the flattener can run at close to memory speed.
+
+use super::error::{Error, ErrorKind};
+
+/// Maximum container nesting (objects and arrays, counted in the input JSON).
+///
+/// DynamoDB allows 32 levels of attribute nesting; each level is two JSON
+/// containers (the `{"M":…}` wrapper and the map itself), plus the envelope.
+pub const MAX_JSON_DEPTH: usize = 160;
+
+pub(crate) type Result<T> = std::result::Result<T, Error>;
+
+/// A position in a JSON document.
+pub(crate) struct Cursor<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) i: usize,
+}
+
+/// A string found by [`Cursor::string`]: the byte range of its content
+/// (between the quotes) and whether it contains escape sequences.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Str {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) escaped: bool,
+}
+
+impl Str {
+    /// The string with its surrounding quotes, as in the input.
+    #[inline]
+    pub(crate) fn quoted<'a>(&self, b: &'a [u8]) -> &'a [u8] {
+        &b[self.start - 1..self.end + 1]
+    }
+
+    #[inline]
+    pub(crate) fn content<'a>(&self, b: &'a [u8]) -> &'a [u8] {
+        &b[self.start..self.end]
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Marks (with the byte's high bit) the bytes of `w` that end a run of plain
+/// string content: `"`, `\` and control characters below 0x20. Only the lowest
+/// marked byte is exact (borrows may mark later bytes), which is all we use.
+#[inline(always)]
+fn special_bytes(w: u64) -> u64 {
+    let q = w ^ (ONES * b'"' as u64);
+    let bs = w ^ (ONES * b'\\' as u64);
+    let has_q = q.wrapping_sub(ONES) & !q;
+    let has_bs = bs.wrapping_sub(ONES) & !bs;
+    let has_ctl = w.wrapping_sub(ONES * 0x20) & !w;
+    (has_q | has_bs | has_ctl) & HIGH
+}
+
+#[inline(always)]
+fn is_ws(c: u8) -> bool {
+    matches!(c, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+#[inline(always)]
+fn hex(c: u8) -> bool {
+    c.is_ascii_hexdigit()
+}
+
+impl<'a> Cursor<'a> {
+    #[inline]
+    pub(crate) fn new(b: &'a [u8]) -> Self {
+        Cursor { b, i: 0 }
+    }
+
+    #[inline]
+    pub(crate) fn at(b: &'a [u8], i: usize) -> Self {
+        Cursor { b, i }
+    }
+
+    #[inline]
+    pub(crate) fn err(&self, kind: ErrorKind) -> Error {
+        Error::new(kind, self.i)
+    }
+
+    #[inline(always)]
+    pub(crate) fn skip_ws(&mut self) {
+        while let Some(&c) = self.b.get(self.i) {
+            if !is_ws(c) {
+                break;
+            }
+            self.i += 1;
+        }
+    }
+
+    /// The next non-whitespace byte, without consuming it.
+    #[inline(always)]
+    pub(crate) fn peek(&mut self) -> Result<u8> {
+        self.skip_ws();
+        match self.b.get(self.i) {
+            Some(&c) => Ok(c),
+            None => Err(self.err(ErrorKind::UnexpectedEnd)),
+        }
+    }
+
+    /// Consumes the next non-whitespace byte, which must be `c`.
+    #[inline(always)]
+    pub(crate) fn expect(&mut self, c: u8, what: &'static str) -> Result<()> {
+        if self.peek()? == c {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected(what))
+        }
+    }
+
+    /// An error for the byte at the cursor, which is not `what` was expected.
+    #[cold]
+    pub(crate) fn unexpected(&self, what: &'static str) -> Error {
+        match self.b.get(self.i) {
+            None => self.err(ErrorKind::UnexpectedEnd),
+            Some(&c) => self.err(ErrorKind::Expected {
+                what,
+                found: found_char(c),
+            }),
+        }
+    }
+
+    /// After the last value: only whitespace may follow.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        self.skip_ws();
+        if self.i == self.b.len() {
+            Ok(())
+        } else {
+            Err(self.err(ErrorKind::TrailingCharacters))
+        }
+    }
+
+    /// Scans a JSON string starting at the next non-whitespace byte, which
+    /// must be `"`. Validates escapes and rejects raw control characters.
+    #[inline]
+    pub(crate) fn string(&mut self, what: &'static str) -> Result<Str> {
+        if self.peek()? != b'"' {
+            return Err(self.unexpected(what));
+        }
+        self.i += 1;
+        let start = self.i;
+        let mut escaped = false;
+        let b = self.b;
+        let mut i = self.i;
+        loop {
+            // Fast path: eight bytes at a time while no special byte shows.
+            while let Some(chunk) = b.get(i..i + 8) {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                let m = special_bytes(u64::from_le_bytes(word));
+                if m != 0 {
+                    i += (m.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
+            }
+            match b.get(i) {
+                None => {
+                    self.i = i;
+                    return Err(self.err(ErrorKind::UnexpectedEnd));
+                }
+                Some(b'"') => {
+                    self.i = i + 1;
+                    return Ok(Str {
+                        start,
+                        end: i,
+                        escaped,
+                    });
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    match b.get(i + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                        Some(b'u') => match b.get(i + 2..i + 6) {
+                            Some(h) if h.iter().all(|&c| hex(c)) => i += 6,
+                            _ => {
+                                self.i = i;
+                                return Err(self.err(ErrorKind::InvalidEscape));
+                            }
+                        },
+                        None => {
+                            self.i = i + 1;
+                            return Err(self.err(ErrorKind::UnexpectedEnd));
+                        }
+                        Some(_) => {
+                            self.i = i;
+                            return Err(self.err(ErrorKind::InvalidEscape));
+                        }
+                    }
+                }
+                Some(&c) if c < 0x20 => {
+                    self.i = i;
+                    return Err(self.err(ErrorKind::ControlCharacter));
+                }
+                Some(_) => i += 1,
+            }
+        }
+    }
+
+    /// Scans a JSON number at the cursor and returns its text.
+    pub(crate) fn number(&mut self) -> Result<&'a [u8]> {
+        self.skip_ws();
+        let start = self.i;
+        let len = number_len(&self.b[start..]).ok_or_else(|| self.err(ErrorKind::InvalidJsonNumber))?;
+        self.i += len;
+        Ok(&self.b[start..start + len])
+    }
+
+    /// Consumes the literal `word` (`true`, `false`, `null`).
+    pub(crate) fn literal(&mut self, word: &'static [u8], what: &'static str) -> Result<()> {
+        self.skip_ws();
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(self.unexpected(what))
+        }
+    }
+
+    /// Skips any JSON value, validating it. `depth` counts the containers
+    /// already open around it.
+    pub(crate) fn skip_value(&mut self, depth: usize) -> Result<()> {
+        match self.peek()? {
+            b'"' => self.string("a string").map(|_| ()),
+            b'{' => {
+                if depth >= MAX_JSON_DEPTH {
+                    return Err(self.err(ErrorKind::TooDeep));
+                }
+                self.i += 1;
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.string("an object key")?;
+                    self.expect(b':', "':'")?;
+                    self.skip_value(depth + 1)?;
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b'}' => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.unexpected("',' or '}'")),
+                    }
+                }
+            }
+            b'[' => {
+                if depth >= MAX_JSON_DEPTH {
+                    return Err(self.err(ErrorKind::TooDeep));
+                }
+                self.i += 1;
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.unexpected("',' or ']'")),
+                    }
+                }
+            }
+            b't' => self.literal(b"true", "a JSON value"),
+            b'f' => self.literal(b"false", "a JSON value"),
+            b'n' => self.literal(b"null", "a JSON value"),
+            b'-' | b'0'..=b'9' => self.number().map(|_| ()),
+            _ => Err(self.unexpected("a JSON value")),
+        }
+    }
+}
+
+/// Describes a byte for an error message.
+pub(crate) fn found_char(c: u8) -> String {
+    if c.is_ascii_graphic() {
+        format!("'{}'", c as char)
+    } else {
+        format!("byte 0x{c:02x}")
+    }
+}
+
+/// Length of the JSON number at the start of `s` (RFC 8259 grammar:
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`), or `None`.
+#[inline]
+pub(crate) fn number_len(s: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    if s.first() == Some(&b'-') {
+        i += 1;
+    }
+    match s.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            i += 1;
+            while matches!(s.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+        }
+        _ => return None,
+    }
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        if !matches!(s.get(i), Some(b'0'..=b'9')) {
+            return None;
+        }
+        while matches!(s.get(i), Some(b'0'..=b'9')) {
+            i += 1;
+        }
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(s.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !matches!(s.get(i), Some(b'0'..=b'9')) {
+            return None;
+        }
+        while matches!(s.get(i), Some(b'0'..=b'9')) {
+            i += 1;
+        }
+    }
+    Some(i)
+}
+
+/// True when all of `s` is one JSON number.
+#[inline]
+pub(crate) fn is_json_number(s: &[u8]) -> bool {
+    number_len(s) == Some(s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_first_special(s: &[u8]) -> Option<usize> {
+        s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+    }
+
+    #[test]
+    fn swar_finds_first_special_byte() {
+        let samples: &[&[u8]] = &[
+            b"abcdefgh",
+            b"abc\"efgh",
+            b"\x1fbcdefgh",
+            b"abcdefg\\",
+            b"\xc3\xa9\xc3\xa9\"\x00\x00\x00",
+            b"\x20\x21\x22\x23\x5b\x5c\x5d\x7f",
+            b"\xff\xfe\x80\x81\x1f\x22\x5c\x00",
+            b"\x01\x22\x22\x22\x22\x22\x22\x22",
+        ];
+        for s in samples {
+            let w = u64::from_le_bytes((*s).try_into().unwrap());
+            let m = special_bytes(w);
+            let got = (m != 0).then(|| (m.trailing_zeros() / 8) as usize);
+            assert_eq!(got, naive_first_special(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        for ok in ["0", "-0", "1", "26", "1E+2", "-0.000001", "1e100", "12.5e-3"] {
+            assert!(is_json_number(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", "-", "01", "+1", ".5", "5.", "1e", "1e+", "0x10", "1 ", "NaN", "1.2.3"] {
+            assert!(!is_json_number(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn strings_and_escapes() {
+        let mut c = Cursor::new(br#"  "a\"b\u00e9\\" x"#);
+        let s = c.string("s").unwrap();
+        assert!(s.escaped);
+        assert_eq!(s.content(c.b), br#"a\"b\u00e9\\"#);
+        for bad in [&br#""a\x""#[..], br#""\u12g4""#, b"\"a\tb\"", br#""abc"#] {
+            assert!(Cursor::new(bad).string("s").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn skip_value_limits_depth() {
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        let e = Cursor::new(deep.as_bytes()).skip_value(0).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::TooDeep));
+        let ok = "[".repeat(100) + &"]".repeat(100);
+        Cursor::new(ok.as_bytes()).skip_value(0).unwrap();
+    }
+}
