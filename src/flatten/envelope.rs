@@ -114,11 +114,7 @@ pub(crate) struct Change {
 }
 
 /// A "Kinesis Data Streams for DynamoDB" or DynamoDB Streams record.
-pub(crate) fn change_record(
-    b: &[u8],
-    top: &[Field],
-    inner: &mut Vec<Field>,
-) -> Result<Change> {
+pub(crate) fn change_record(b: &[u8], top: &[Field], inner: &mut Vec<Field>) -> Result<Change> {
     let name_field = get(b, top, "eventName").ok_or_else(|| missing("eventName"))?;
     let name = string_at(b, name_field, "eventName")?;
     let (deleted, event) = match name {
@@ -161,7 +157,8 @@ pub(crate) fn change_record(
             .or_else(|| get(b, d, "Keys"))
             .ok_or_else(|| missing("dynamodb.Keys"))?
     } else {
-        get(b, d, "NewImage").ok_or_else(|| Error::new(ErrorKind::NoNewImage(event), dynamodb.start))?
+        get(b, d, "NewImage")
+            .ok_or_else(|| Error::new(ErrorKind::NoNewImage(event), dynamodb.start))?
     };
     Ok(Change {
         image_at: image.start,
@@ -181,7 +178,12 @@ pub(crate) fn incremental(b: &[u8], top: &[Field], inner: &mut Vec<Field>) -> Re
         .ok_or_else(|| missing("Metadata.WriteTimestampMicros"))?;
     // {"N":"1732406600000123"}
     let mut c = Cursor::at(b, ts.start);
-    let bad = || Error::new(ErrorKind::BadTimestamp("Metadata.WriteTimestampMicros"), ts.start);
+    let bad = || {
+        Error::new(
+            ErrorKind::BadTimestamp("Metadata.WriteTimestampMicros"),
+            ts.start,
+        )
+    };
     c.expect(b'{', "'{'").map_err(|_| bad())?;
     let tag = c.string("a type tag").map_err(|_| bad())?;
     c.expect(b':', "':'").map_err(|_| bad())?;

@@ -43,7 +43,10 @@ pub enum ErrorKind {
     /// An attribute value object with more than one type tag.
     TwoTypeTags,
     /// A type tag whose value has the wrong JSON type, e.g. `{"N":5}`.
-    WrongValue { tag: &'static str, expected: &'static str },
+    WrongValue {
+        tag: &'static str,
+        expected: &'static str,
+    },
     /// An `N` value that is not a number.
     InvalidNumber(String),
     /// `{"NULL": false}`.

@@ -193,7 +193,9 @@ impl<'a, 'o> Transcoder<'a, 'o> {
             return Err(self.c.err(ErrorKind::TooDeep));
         }
         if self.c.peek()? != b'{' {
-            return Err(self.c.unexpected("an attribute value object like {\"S\":…}"));
+            return Err(self
+                .c
+                .unexpected("an attribute value object like {\"S\":…}"));
         }
         self.c.i += 1;
         if self.c.peek()? == b'}' {
@@ -367,8 +369,5 @@ impl<'a, 'o> Transcoder<'a, 'o> {
 
 /// True for base64 text (standard alphabet, padded), including the empty string.
 fn is_base64_text(s: &[u8]) -> bool {
-    s.len() % 4 == 0
-        && base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .is_ok()
+    s.len() % 4 == 0 && base64::engine::general_purpose::STANDARD.decode(s).is_ok()
 }

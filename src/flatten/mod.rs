@@ -174,7 +174,9 @@ impl Flattener {
 
     fn flatten_inner(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Flattened, Error> {
         if simdutf8::basic::from_utf8(input).is_err() {
-            let at = std::str::from_utf8(input).err().map_or(0, |e| e.valid_up_to());
+            let at = std::str::from_utf8(input)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
             return Err(Error::new(ErrorKind::InvalidUtf8, at));
         }
         let mut c = Cursor::new(input);
@@ -186,7 +188,9 @@ impl Flattener {
         }
         let snapshot = self.opts.snapshot_version;
         match self.opts.shape {
-            ShapeHint::Item => self.item_at(input, c.i, 0, Shape::Item, snapshot, false, false, out),
+            ShapeHint::Item => {
+                self.item_at(input, c.i, 0, Shape::Item, snapshot, false, false, out)
+            }
             ShapeHint::Export => self.envelope(input, Some(Kind::Export), out),
             ShapeHint::Incremental => self.envelope(input, Some(Kind::Incremental), out),
             ShapeHint::Change => self.envelope(input, Some(Kind::Change), out),
@@ -221,7 +225,15 @@ impl Flattener {
     ) -> Result<Flattened, Error> {
         c.expect(b':', "':'")?;
         let mark = out.len();
-        let end = self.transcode(input, c.i, 1, false, out)?;
+        // A bare item may have an attribute named Item: if this is not an
+        // export line after all, the full scan decides.
+        let end = match self.transcode(input, c.i, 1, false, out) {
+            Ok(end) => end,
+            Err(_) => {
+                out.truncate(mark);
+                return self.envelope(input, None, out);
+            }
+        };
         let mut c = Cursor::at(input, end);
         if c.peek()? == b',' {
             out.truncate(mark);

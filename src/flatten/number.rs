@@ -10,7 +10,10 @@ pub(crate) fn scaled_u64(text: &[u8], scale: i32) -> Option<u64> {
     }
     let (mantissa, exp) = match text.iter().position(|&c| c == b'e' || c == b'E') {
         Some(p) => {
-            let e = std::str::from_utf8(&text[p + 1..]).ok()?.parse::<i32>().ok()?;
+            let e = std::str::from_utf8(&text[p + 1..])
+                .ok()?
+                .parse::<i32>()
+                .ok()?;
             (&text[..p], e)
         }
         None => (text, 0),
@@ -20,7 +23,9 @@ pub(crate) fn scaled_u64(text: &[u8], scale: i32) -> Option<u64> {
         None => (mantissa, &b""[..]),
     };
     // The value is digits(int_part ++ frac_part) × 10^(exp − len(frac) + scale).
-    let shift = exp.checked_sub(frac_part.len() as i32)?.checked_add(scale)?;
+    let shift = exp
+        .checked_sub(frac_part.len() as i32)?
+        .checked_add(scale)?;
     let digits = int_part.iter().chain(frac_part.iter());
     let total = int_part.len() + frac_part.len();
     // Digits dropped by a negative shift are truncated away.

@@ -209,7 +209,8 @@ impl<'a> Cursor<'a> {
     pub(crate) fn number(&mut self) -> Result<&'a [u8]> {
         self.skip_ws();
         let start = self.i;
-        let len = number_len(&self.b[start..]).ok_or_else(|| self.err(ErrorKind::InvalidJsonNumber))?;
+        let len =
+            number_len(&self.b[start..]).ok_or_else(|| self.err(ErrorKind::InvalidJsonNumber))?;
         self.i += len;
         Ok(&self.b[start..start + len])
     }
@@ -370,10 +371,21 @@ mod tests {
 
     #[test]
     fn numbers() {
-        for ok in ["0", "-0", "1", "26", "1E+2", "-0.000001", "1e100", "12.5e-3"] {
+        for ok in [
+            "0",
+            "-0",
+            "1",
+            "26",
+            "1E+2",
+            "-0.000001",
+            "1e100",
+            "12.5e-3",
+        ] {
             assert!(is_json_number(ok.as_bytes()), "{ok}");
         }
-        for bad in ["", "-", "01", "+1", ".5", "5.", "1e", "1e+", "0x10", "1 ", "NaN", "1.2.3"] {
+        for bad in [
+            "", "-", "01", "+1", ".5", "5.", "1e", "1e+", "0x10", "1 ", "NaN", "1.2.3",
+        ] {
             assert!(!is_json_number(bad.as_bytes()), "{bad}");
         }
     }

@@ -227,7 +227,11 @@ mod tests {
         assert!(matches!(Format::Lines.split(b"cd", false), Split::NeedMore));
         assert!(matches!(
             Format::Lines.split(b"cd", true),
-            Split::Row { end: 2, used: 2, .. }
+            Split::Row {
+                end: 2,
+                used: 2,
+                ..
+            }
         ));
         assert!(matches!(
             Format::RowBinary.split(b"\x03abcX", false),
@@ -237,7 +241,10 @@ mod tests {
                 used: 4
             }
         ));
-        assert!(matches!(Format::RowBinary.split(b"\x05abc", false), Split::NeedMore));
+        assert!(matches!(
+            Format::RowBinary.split(b"\x05abc", false),
+            Split::NeedMore
+        ));
         assert!(matches!(
             Format::RowBinary.split(&[0xff; 12], false),
             Split::TooLarge(_)

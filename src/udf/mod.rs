@@ -131,7 +131,8 @@ impl Server<'_> {
                     }
                     Header::NeedMore => return Ok(used),
                     Header::Bad => {
-                        let shown = String::from_utf8_lossy(&rest[..rest.len().min(20)]).into_owned();
+                        let shown =
+                            String::from_utf8_lossy(&rest[..rest.len().min(20)]).into_owned();
                         return Err(Error::BadChunkHeader {
                             block: self.stats.blocks + 1,
                             found: shown,
@@ -140,7 +141,11 @@ impl Server<'_> {
                 }
             }
             match self.cfg.format.split(rest, eof) {
-                Split::Row { start, end, used: n } => {
+                Split::Row {
+                    start,
+                    end,
+                    used: n,
+                } => {
                     self.row(&rest[start..end])?;
                     used += n;
                 }
@@ -169,7 +174,11 @@ impl Server<'_> {
         };
         // Plain lines go straight into the output; the others are framed.
         let direct = self.cfg.format == Format::Lines;
-        let dst = if direct { &mut self.out } else { &mut self.value };
+        let dst = if direct {
+            &mut self.out
+        } else {
+            &mut self.value
+        };
         if !direct {
             dst.clear();
         }

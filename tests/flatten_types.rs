@@ -1,0 +1,436 @@
+//! The flatten core, type by type and shape by shape.
+
+use dynamo_flatten::flatten::{
+    write_error_row, ErrorKind, Flattener, KinesisBinary, NumberFormat, Options, Shape, ShapeHint,
+};
+
+fn flat_with(opts: Options, doc: &str) -> Result<String, ErrorKind> {
+    let mut f = Flattener::new(opts);
+    let mut out = b"prefix|".to_vec();
+    match f.flatten(doc.as_bytes(), &mut out) {
+        Ok(_) => Ok(String::from_utf8(out).unwrap()["prefix|".len()..].to_string()),
+        Err(e) => {
+            assert_eq!(out, b"prefix|", "output must be untouched on error");
+            Err(e.kind().clone())
+        }
+    }
+}
+
+fn flat(doc: &str) -> String {
+    flat_with(Options::default(), doc).unwrap_or_else(|e| panic!("{doc}: {e}"))
+}
+
+fn attrs_only() -> Options {
+    Options {
+        metadata: false,
+        ..Options::default()
+    }
+}
+
+fn attr(value: &str) -> String {
+    flat_with(attrs_only(), &format!("{{\"a\":{value}}}"))
+        .unwrap_or_else(|e| panic!("{value}: {e}"))
+}
+
+fn err(doc: &str) -> ErrorKind {
+    flat_with(Options::default(), doc).expect_err(doc)
+}
+
+#[test]
+fn scalar_types() {
+    assert_eq!(attr(r#"{"S":"x"}"#), r#"{"a":"x"}"#);
+    assert_eq!(attr(r#"{"S":""}"#), r#"{"a":""}"#);
+    assert_eq!(attr(r#"{"N":"26"}"#), r#"{"a":26}"#);
+    assert_eq!(attr(r#"{"B":"iVBORw0KGgo="}"#), r#"{"a":"iVBORw0KGgo="}"#);
+    assert_eq!(attr(r#"{"BOOL":true}"#), r#"{"a":true}"#);
+    assert_eq!(attr(r#"{"BOOL":false}"#), r#"{"a":false}"#);
+    assert_eq!(attr(r#"{"NULL":true}"#), r#"{"a":null}"#);
+}
+
+#[test]
+fn document_and_set_types() {
+    assert_eq!(
+        attr(r#"{"M":{"c":{"S":"Z"},"g":{"L":[{"N":"1"},{"BOOL":false}]}}}"#),
+        r#"{"a":{"c":"Z","g":[1,false]}}"#
+    );
+    assert_eq!(attr(r#"{"M":{}}"#), r#"{"a":{}}"#);
+    assert_eq!(attr(r#"{"L":[]}"#), r#"{"a":[]}"#);
+    assert_eq!(attr(r#"{"SS":["x","y"]}"#), r#"{"a":["x","y"]}"#);
+    assert_eq!(attr(r#"{"NS":["1.5","-7"]}"#), r#"{"a":[1.5,-7]}"#);
+    assert_eq!(
+        attr(r#"{"BS":["AAEC","/w=="]}"#),
+        r#"{"a":["AAEC","/w=="]}"#
+    );
+}
+
+#[test]
+fn whitespace_is_dropped_strings_are_kept() {
+    assert_eq!(
+        attr("{ \"S\" :\t\"a b\\tc\\n\" }\r\n"),
+        r#"{"a":"a b\tc\n"}"#
+    );
+}
+
+#[test]
+fn strings_keep_every_character() {
+    for s in [
+        r#"Zoë \"zee\" O'Neil"#,
+        r#"\u674e\u96f7 \ud83d\ude80"#,
+        "李雷 🚀",
+        r#"tab\there\nnew\\line\/slash\b\f\r"#,
+    ] {
+        assert_eq!(
+            attr(&format!(r#"{{"S":"{s}"}}"#)),
+            format!(r#"{{"a":"{s}"}}"#)
+        );
+    }
+}
+
+#[test]
+fn numbers_are_never_rewritten() {
+    for n in [
+        "1E+2",
+        "-0.000001",
+        "12345678901234567890123456789.123456789",
+        "99999999999999999999999999999999999999",
+        "1e100",
+        "0",
+        "-0",
+    ] {
+        assert_eq!(
+            attr(&format!(r#"{{"N":"{n}"}}"#)),
+            format!(r#"{{"a":{n}}}"#)
+        );
+        let s = flat_with(
+            Options {
+                numbers: NumberFormat::String,
+                ..attrs_only()
+            },
+            &format!(r#"{{"a":{{"N":"{n}"}}}}"#),
+        )
+        .unwrap();
+        assert_eq!(s, format!(r#"{{"a":"{n}"}}"#));
+    }
+    let hundred_one = format!("1{}", "0".repeat(100));
+    assert_eq!(
+        attr(&format!(r#"{{"N":"{hundred_one}"}}"#)),
+        format!(r#"{{"a":{hundred_one}}}"#)
+    );
+}
+
+#[test]
+fn malformed_values_are_errors() {
+    use ErrorKind::*;
+    assert_eq!(err(""), Empty);
+    assert_eq!(err("   "), Empty);
+    assert_eq!(err("[1]"), NotAnObject);
+    assert_eq!(err("{}"), EmptyItem);
+    assert!(matches!(err(r#"{"a":{"X":"1"}}"#), UnknownTypeTag(t) if t == "X"));
+    assert_eq!(err(r#"{"a":{"S":"x","N":"1"}}"#), TwoTypeTags);
+    assert_eq!(err(r#"{"a":{}}"#), MissingTypeTag);
+    assert!(matches!(
+        err(r#"{"a":{"N":5}}"#),
+        WrongValue { tag: "N", .. }
+    ));
+    for bad in ["12a", "", " 1", "+1", ".5", "1.", "0x1", "NaN", "1e", "--1"] {
+        assert!(
+            matches!(
+                err(&format!(r#"{{"a":{{"N":"{bad}"}}}}"#)),
+                InvalidNumber(_)
+            ),
+            "{bad}"
+        );
+    }
+    assert!(matches!(err(r#"{"a":{"N":"\u0031"}}"#), InvalidNumber(_)));
+    assert_eq!(err(r#"{"a":{"NULL":false}}"#), NullNotTrue);
+    assert!(matches!(
+        err(r#"{"a":{"BOOL":"true"}}"#),
+        WrongValue { tag: "BOOL", .. }
+    ));
+    assert!(matches!(
+        err(r#"{"a":{"SS":"x"}}"#),
+        WrongValue { tag: "SS", .. }
+    ));
+    assert!(matches!(
+        err(r#"{"a":{"SS":[1]}}"#),
+        WrongValue { tag: "SS", .. }
+    ));
+    assert!(matches!(
+        err(r#"{"a":{"M":[]}}"#),
+        WrongValue { tag: "M", .. }
+    ));
+    assert!(matches!(
+        err(r#"{"a":{"L":{}}}"#),
+        WrongValue { tag: "L", .. }
+    ));
+    assert!(matches!(err(r#"{"a":"x"}"#), Expected { .. }));
+    assert_eq!(err(r#"{"a":{"S":"tru"#), UnexpectedEnd);
+    assert_eq!(err(r#"{"a":{"S":"x"}} {}"#), TrailingCharacters);
+    assert_eq!(err("{\"a\":{\"S\":\"a\tb\"}}"), ControlCharacter);
+    assert_eq!(err(r#"{"a":{"S":"\q"}}"#), InvalidEscape);
+    let mut f = Flattener::new(Options::default());
+    let e = f
+        .flatten(b"{\"a\":{\"S\":\"\xff\"}}", &mut Vec::new())
+        .unwrap_err();
+    assert_eq!((e.kind(), e.offset()), (&InvalidUtf8, 11));
+}
+
+#[test]
+fn nesting_depth() {
+    // DynamoDB's 32 levels work.
+    let mut v = r#"{"S":"leaf"}"#.to_string();
+    for i in 0..32 {
+        v = if i % 2 == 0 {
+            format!(r#"{{"M":{{"k":{v}}}}}"#)
+        } else {
+            format!(r#"{{"L":[{v}]}}"#)
+        };
+    }
+    let out = attr(&v);
+    assert!(out.contains(r#""leaf""#));
+    // Hostile depth is an error, not a crash.
+    let deep = format!(
+        r#"{{"a":{}{{"S":"x"}}{}}}"#,
+        r#"{"L":["#.repeat(10_000),
+        "]}".repeat(10_000)
+    );
+    assert_eq!(err(&deep), ErrorKind::TooDeep);
+}
+
+#[test]
+fn export_line_and_snapshot_version() {
+    let line = r#"{"Item":{"id":{"S":"a"},"age":{"N":"26"}}}"#;
+    assert_eq!(
+        flat(line),
+        r#"{"id":"a","age":26,"version":0,"is_deleted":0}"#
+    );
+    let opts = Options {
+        snapshot_version: 1_732_406_400_000_000,
+        ..Options::default()
+    };
+    assert_eq!(
+        flat_with(opts, line).unwrap(),
+        r#"{"id":"a","age":26,"version":1732406400000000,"is_deleted":0}"#
+    );
+    // An item whose attributes include one named Item is a bare item.
+    assert_eq!(
+        flat(r#"{"Item":{"S":"x"},"id":{"S":"a"}}"#),
+        r#"{"Item":"x","id":"a","version":0,"is_deleted":0}"#
+    );
+    // A bare item whose only attribute is Item needs the shape given.
+    let opts = Options {
+        shape: ShapeHint::Item,
+        ..Options::default()
+    };
+    assert_eq!(
+        flat_with(opts, r#"{"Item":{"S":"x"}}"#).unwrap(),
+        r#"{"Item":"x","version":0,"is_deleted":0}"#
+    );
+}
+
+#[test]
+fn metadata_names_and_collisions() {
+    let opts = Options {
+        version_field: "_v".into(),
+        deleted_field: "_del".into(),
+        ..Options::default()
+    };
+    assert_eq!(
+        flat_with(opts, r#"{"id":{"S":"a"}}"#).unwrap(),
+        r#"{"id":"a","_v":0,"_del":0}"#
+    );
+    assert_eq!(
+        flat(r#"{"version":{"N":"7"},"is_deleted":{"BOOL":true},"id":{"S":"a"}}"#),
+        r#"{"item_version":7,"item_is_deleted":true,"id":"a","version":0,"is_deleted":0}"#
+    );
+    // Nested attributes are not renamed: they do not collide.
+    assert_eq!(
+        flat(r#"{"m":{"M":{"version":{"N":"7"}}}}"#),
+        r#"{"m":{"version":7},"version":0,"is_deleted":0}"#
+    );
+    assert!(matches!(
+        err(r#"{"version":{"N":"7"},"item_version":{"N":"8"}}"#),
+        ErrorKind::MetadataCollision(n) if n == "version"
+    ));
+    assert!(matches!(
+        err(r#"{"item_version":{"N":"8"},"vers\u0069on":{"N":"7"}}"#),
+        ErrorKind::MetadataCollision(_)
+    ));
+    // Without metadata nothing is renamed.
+    assert_eq!(
+        flat_with(attrs_only(), r#"{"version":{"N":"7"}}"#).unwrap(),
+        r#"{"version":7}"#
+    );
+}
+
+const KDS_INSERT_US: &str = r#"{"awsRegion":"us-east-1","eventID":"e1","eventName":"INSERT","userIdentity":null,"recordFormat":"application/json","tableName":"people","dynamodb":{"ApproximateCreationDateTime":1732406500123456,"Keys":{"id":{"S":"3"}},"NewImage":{"id":{"S":"3"},"age":{"N":"33"}},"SizeBytes":99,"ApproximateCreationDateTimePrecision":"MICROSECOND"},"eventSource":"aws:dynamodb"}"#;
+
+fn shape_of(doc: &str) -> (Shape, u64, bool, String) {
+    let mut f = Flattener::new(Options::default());
+    let mut out = Vec::new();
+    let r = f
+        .flatten(doc.as_bytes(), &mut out)
+        .unwrap_or_else(|e| panic!("{doc}: {e}"));
+    (
+        r.shape,
+        r.version,
+        r.deleted,
+        String::from_utf8(out).unwrap(),
+    )
+}
+
+#[test]
+fn kinesis_records() {
+    let (shape, v, d, out) = shape_of(KDS_INSERT_US);
+    assert_eq!(
+        (shape, v, d),
+        (Shape::Kinesis, 1_732_406_500_123_456, false)
+    );
+    assert_eq!(
+        out,
+        r#"{"id":"3","age":33,"version":1732406500123456,"is_deleted":0}"#
+    );
+    // No precision field: milliseconds.
+    let ms = r#"{"eventName":"MODIFY","dynamodb":{"ApproximateCreationDateTime":1732406501000,"Keys":{"id":{"S":"0"}},"NewImage":{"id":{"S":"0"},"age":{"N":"27"}},"OldImage":{"id":{"S":"0"},"age":{"N":"26"}}}}"#;
+    let (_, v, d, out) = shape_of(ms);
+    assert_eq!((v, d), (1_732_406_501_000_000, false));
+    assert!(out.contains(r#""age":27"#));
+    // MILLISECOND given explicitly.
+    let ms2 = ms.replace(
+        r#""ApproximateCreationDateTime":1732406501000,"#,
+        r#""ApproximateCreationDateTime":1732406501000,"ApproximateCreationDateTimePrecision":"MILLISECOND","#,
+    );
+    assert_eq!(shape_of(&ms2).1, 1_732_406_501_000_000);
+    // REMOVE: the old image, flagged deleted; TTL deletes alike.
+    let remove = r#"{"eventName":"REMOVE","userIdentity":{"type":"Service","principalId":"dynamodb.amazonaws.com"},"dynamodb":{"ApproximateCreationDateTime":1732406503000001,"ApproximateCreationDateTimePrecision":"MICROSECOND","Keys":{"id":{"S":"2"}},"OldImage":{"id":{"S":"2"},"n":{"N":"1"}}}}"#;
+    let (_, v, d, out) = shape_of(remove);
+    assert_eq!((v, d), (1_732_406_503_000_001, true));
+    assert_eq!(
+        out,
+        r#"{"id":"2","n":1,"version":1732406503000001,"is_deleted":1}"#
+    );
+    // REMOVE without an old image: the keys.
+    let keys_only = r#"{"eventName":"REMOVE","dynamodb":{"ApproximateCreationDateTime":5,"ApproximateCreationDateTimePrecision":"MICROSECOND","Keys":{"id":{"S":"2"}}}}"#;
+    assert_eq!(
+        shape_of(keys_only).3,
+        r#"{"id":"2","version":5,"is_deleted":1}"#
+    );
+}
+
+#[test]
+fn kinesis_binary_is_unwrapped_once() {
+    // "EgIIew==" is the base64 of the bytes; Kinesis records carry base64 of that.
+    let rec = r#"{"eventName":"INSERT","recordFormat":"application/json","dynamodb":{"ApproximateCreationDateTime":1,"ApproximateCreationDateTimePrecision":"MICROSECOND","NewImage":{"id":{"S":"1"},"b":{"B":"RWdJSWV3PT0="},"bs":{"BS":["RWdJSWV3PT0="]}}}}"#;
+    assert!(shape_of(rec)
+        .3
+        .contains(r#""b":"EgIIew==","bs":["EgIIew=="]"#));
+    let as_is = Options {
+        kinesis_binary: KinesisBinary::AsIs,
+        ..Options::default()
+    };
+    assert!(flat_with(as_is, rec)
+        .unwrap()
+        .contains(r#""b":"RWdJSWV3PT0=""#));
+    // Single-encoded binary in a Kinesis record is an error, not a silent change.
+    let single = rec.replace("RWdJSWV3PT0=", "EgIIew==");
+    assert_eq!(err(&single), ErrorKind::BinaryNotDoubleEncoded);
+}
+
+#[test]
+fn streams_records_are_in_seconds() {
+    let rec = r#"{"eventID":"1","eventName":"MODIFY","eventVersion":"1.1","eventSource":"aws:dynamodb","awsRegion":"us-east-1","dynamodb":{"ApproximateCreationDateTime":1732406510,"Keys":{"id":{"S":"0"}},"NewImage":{"id":{"S":"0"},"b":{"B":"EgIIew=="}},"SequenceNumber":"1100000000000136137170","SizeBytes":60,"StreamViewType":"NEW_AND_OLD_IMAGES"}}"#;
+    let (shape, v, d, out) = shape_of(rec);
+    assert_eq!(
+        (shape, v, d),
+        (Shape::Streams, 1_732_406_510_000_000, false)
+    );
+    assert!(
+        out.contains(r#""b":"EgIIew==""#),
+        "Streams binary is single-encoded"
+    );
+    let fractional = rec.replace("1732406510,", "1568013979.0,");
+    assert_eq!(shape_of(&fractional).1, 1_568_013_979_000_000);
+}
+
+#[test]
+fn incremental_export_lines() {
+    let upsert = r#"{"Metadata":{"WriteTimestampMicros":{"N":"1732406600000123"}},"Keys":{"id":{"S":"0"}},"NewImage":{"id":{"S":"0"},"age":{"N":"29"}},"OldImage":{"id":{"S":"0"},"age":{"N":"28"}}}"#;
+    let (shape, v, d, out) = shape_of(upsert);
+    assert_eq!(
+        (shape, v, d),
+        (Shape::Incremental, 1_732_406_600_000_123, false)
+    );
+    assert_eq!(
+        out,
+        r#"{"id":"0","age":29,"version":1732406600000123,"is_deleted":0}"#
+    );
+    let delete =
+        r#"{"Metadata":{"WriteTimestampMicros":{"N":"1732406600500000"}},"Keys":{"id":{"S":"3"}}}"#;
+    assert_eq!(
+        shape_of(delete).3,
+        r#"{"id":"3","version":1732406600500000,"is_deleted":1}"#
+    );
+}
+
+#[test]
+fn change_record_errors() {
+    use ErrorKind::*;
+    assert!(matches!(
+        err(r#"{"eventName":"UPSERT","dynamodb":{"ApproximateCreationDateTime":1}}"#),
+        UnknownEventName(n) if n == "UPSERT"
+    ));
+    assert_eq!(
+        err(
+            r#"{"eventName":"MODIFY","dynamodb":{"ApproximateCreationDateTime":1,"Keys":{"id":{"S":"1"}}}}"#
+        ),
+        NoNewImage("MODIFY")
+    );
+    assert!(matches!(
+        err(r#"{"eventName":"INSERT","dynamodb":{"NewImage":{"id":{"S":"1"}}}}"#),
+        MissingField(_)
+    ));
+    assert!(matches!(
+        err(
+            r#"{"eventName":"INSERT","dynamodb":{"ApproximateCreationDateTime":-5,"NewImage":{"id":{"S":"1"}}}}"#
+        ),
+        BadTimestamp(_)
+    ));
+    assert!(matches!(
+        err(
+            r#"{"eventName":"INSERT","dynamodb":{"ApproximateCreationDateTime":5,"ApproximateCreationDateTimePrecision":"NANOSECOND","NewImage":{"id":{"S":"1"}}}}"#
+        ),
+        BadPrecision(_)
+    ));
+    assert_eq!(err(r#"{"Records":[]}"#), LambdaEvent);
+    let opts = Options {
+        shape: ShapeHint::Change,
+        ..Options::default()
+    };
+    assert!(matches!(
+        flat_with(opts, r#"{"id":{"S":"1"}}"#),
+        Err(WrongShape(_))
+    ));
+}
+
+#[test]
+fn error_rows_are_json_and_routable() {
+    let mut f = Flattener::new(Options::default());
+    let input = b"{\"a\":{\"X\":\"\xff\"\"}}";
+    let e = f.flatten(input, &mut Vec::new()).unwrap_err();
+    let mut out = Vec::new();
+    write_error_row(&e, input, &mut out);
+    let s = String::from_utf8(out).unwrap();
+    assert!(
+        s.starts_with(r#"{"_error":"invalid UTF-8 at byte 11","_input":"#),
+        "{s}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["_input"], "{\"a\":{\"X\":\"\u{fffd}\"\"}}");
+    // Long inputs are cut.
+    let long = format!("[{}]", "1,".repeat(1000));
+    let e = f.flatten(long.as_bytes(), &mut Vec::new()).unwrap_err();
+    let mut out = Vec::new();
+    write_error_row(&e, long.as_bytes(), &mut out);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["_input"].as_str().unwrap().len(), 256);
+}
