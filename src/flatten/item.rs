@@ -202,9 +202,12 @@ impl<'a, 'o> Transcoder<'a, 'o> {
             return Err(self.c.err(ErrorKind::MissingTypeTag));
         }
         let tag_at = self.c.i;
-        let tag = self.c.string("a type tag")?;
+        let tag = match self.c.short_tag() {
+            Some(t) => t,
+            None => self.c.string("a type tag")?.content(self.c.b),
+        };
         self.c.expect(b':', "':'")?;
-        match tag.content(self.c.b) {
+        match tag {
             b"S" => self.string_scalar("S")?,
             b"N" => self.number()?,
             b"B" => self.binary()?,

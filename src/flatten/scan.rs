@@ -43,12 +43,15 @@ impl Str {
     }
 }
 
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 const ONES: u64 = 0x0101_0101_0101_0101;
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// Marks (with the byte's high bit) the bytes of `w` that end a run of plain
 /// string content: `"`, `\` and control characters below 0x20. Only the lowest
 /// marked byte is exact (borrows may mark later bytes), which is all we use.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 #[inline(always)]
 fn special_bytes(w: u64) -> u64 {
     let q = w ^ (ONES * b'"' as u64);
@@ -57,6 +60,28 @@ fn special_bytes(w: u64) -> u64 {
     let has_bs = bs.wrapping_sub(ONES) & !bs;
     let has_ctl = w.wrapping_sub(ONES * 0x20) & !w;
     (has_q | has_bs | has_ctl) & HIGH
+}
+
+/// Bit mask of the bytes of a 16-byte chunk that end a run of plain string
+/// content (`"`, `\\`, below 0x20). SSE2 is part of every x86_64 CPU.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn special_bytes_16(chunk: &[u8]) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    assert!(chunk.len() >= 16);
+    // SAFETY: SSE2 is enabled on every x86_64 target, and the chunk holds the
+    // 16 bytes the unaligned load reads (checked above).
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // c < 0x20 (unsigned) exactly when min(c, 0x1f) == c.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+    }
 }
 
 #[inline(always)]
@@ -151,7 +176,18 @@ impl<'a> Cursor<'a> {
         let b = self.b;
         let mut i = self.i;
         loop {
-            // Fast path: eight bytes at a time while no special byte shows.
+            // Fast path: sixteen (x86_64) or eight bytes at a time while no
+            // special byte shows.
+            #[cfg(target_arch = "x86_64")]
+            while let Some(chunk) = b.get(i..i + 16) {
+                let m = special_bytes_16(chunk);
+                if m != 0 {
+                    i += m.trailing_zeros() as usize;
+                    break;
+                }
+                i += 16;
+            }
+            #[cfg(not(target_arch = "x86_64"))]
             while let Some(chunk) = b.get(i..i + 8) {
                 let mut word = [0u8; 8];
                 word.copy_from_slice(chunk);
@@ -203,6 +239,25 @@ impl<'a> Cursor<'a> {
                 Some(_) => i += 1,
             }
         }
+    }
+
+    /// A type tag (`"S"`, `"SS"`, `"BOOL"`: one, two or four characters) at
+    /// the next non-whitespace byte, read without the general string
+    /// scanner. `None` (and nothing consumed) for anything else. Whatever it
+    /// returns is then matched against the known tags, so a string that only
+    /// looks short (`"\"…`) ends as an unknown tag, never as a wrong parse.
+    #[inline(always)]
+    pub(crate) fn short_tag(&mut self) -> Option<&'a [u8]> {
+        self.skip_ws();
+        let rest = self.b.get(self.i..)?;
+        let len = match rest {
+            [b'"', _, b'"', ..] => 1,
+            [b'"', _, _, b'"', ..] => 2,
+            [b'"', _, _, _, _, b'"', ..] => 4,
+            _ => return None,
+        };
+        self.i += len + 2;
+        Some(&rest[1..1 + len])
     }
 
     /// Scans a JSON number at the cursor and returns its text.
@@ -367,6 +422,26 @@ mod tests {
             let got = (m != 0).then(|| (m.trailing_zeros() / 8) as usize);
             assert_eq!(got, naive_first_special(s), "{s:?}");
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sse2_finds_every_special_byte() {
+        for pos in 0..16 {
+            for special in [b'"', b'\\', 0x00, 0x1f] {
+                let mut chunk = [b'a'; 16];
+                chunk[pos] = special;
+                chunk[15 - pos / 2] = 0xe9;
+                if 15 - pos / 2 == pos {
+                    chunk[pos] = special;
+                }
+                let m = special_bytes_16(&chunk);
+                assert_eq!(m.trailing_zeros() as usize, pos, "{chunk:?}");
+            }
+        }
+        assert_eq!(special_bytes_16(&[0x20u8; 16]), 0);
+        assert_eq!(special_bytes_16(&[0xffu8; 16]), 0);
+        assert_eq!(special_bytes_16(&[0x7fu8; 16]), 0);
     }
 
     #[test]
