@@ -219,6 +219,18 @@ fn framing_errors_are_reported() {
 }
 
 #[test]
+fn unexpected_chunk_header_fails_instead_of_shifting_rows() {
+    let mut child = spawn(&["--format", "TabSeparated"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"1\n{\"a\":{\"S\":\"x\"}}\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --chunk-header"));
+}
+
+#[test]
 fn broken_pipe_exits_quietly() {
     let mut child = spawn(&["--lines"]);
     let mut stdin = child.stdin.take().unwrap();

@@ -13,6 +13,9 @@ pub enum Error {
     Io(io::Error),
     /// `--chunk-header` is set but a block did not start with `<rows>\n`.
     BadChunkHeader { block: u64, found: String },
+    /// The first TabSeparated row is a bare row count: ClickHouse sends chunk
+    /// headers but `--chunk-header` is not set.
+    UnexpectedChunkHeader { found: String },
     /// Input ended in the middle of a row or a block.
     Truncated { what: String },
     /// A RowBinary row declared an impossible length.
@@ -35,6 +38,11 @@ impl fmt::Display for Error {
                 f,
                 "block {block}: expected a chunk header (row count and newline), found {found:?}; \
                  send_chunk_header in the function config and --chunk-header must agree"
+            ),
+            Error::UnexpectedChunkHeader { found } => write!(
+                f,
+                "the first row {found:?} is a row count, not a document: the function config \
+                 has send_chunk_header=1, so the command needs --chunk-header"
             ),
             Error::Truncated { what } => write!(f, "input ended {what}"),
             Error::RowTooLarge { row, len } => write!(

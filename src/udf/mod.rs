@@ -162,6 +162,15 @@ impl Server<'_> {
 
     #[inline]
     fn row(&mut self, raw: &[u8]) -> Result<(), Error> {
+        if self.stats.rows == 0
+            && !self.cfg.chunk_header
+            && self.cfg.format == Format::TabSeparated
+            && looks_like_chunk_header(raw)
+        {
+            return Err(Error::UnexpectedChunkHeader {
+                found: String::from_utf8_lossy(raw).into_owned(),
+            });
+        }
         self.stats.rows += 1;
         self.row_in_block += 1;
         self.left_in_block = self.left_in_block.saturating_sub(1);
@@ -220,6 +229,14 @@ impl Server<'_> {
         }
         Ok(self.stats)
     }
+}
+
+/// A row made only of digits is never a document. As the first row of a
+/// TabSeparated stream it is a chunk header that was not asked for; answering
+/// it would shift every later answer by one row. (In RowBinary the same
+/// mismatch breaks the framing and fails on its own.)
+fn looks_like_chunk_header(row: &[u8]) -> bool {
+    !row.is_empty() && row.len() < 20 && row.iter().all(u8::is_ascii_digit)
 }
 
 enum Header {

@@ -1,0 +1,248 @@
+"""Run the dynamo-flatten UDF inside chDB with the shipped function config.
+
+chDB (embedded ClickHouse) loads executable UDFs from one folder, ``udf_path``: every
+``*.xml`` there is a function config, and ``<command>`` is resolved relative to that folder.
+This module builds such a folder from the files a real server would get:
+
+* ``clickhouse-config/dynamo_flatten_function.xml`` (copied unchanged), and
+* the ``dynamo-flatten`` binary (copied next to it),
+
+and can add *variants* of the shipped functions (other ``type``, ``format``,
+``send_chunk_header`` or program flags) generated from the shipped XML, so that every
+other setting stays exactly as shipped.
+
+Typical use::
+
+    from chdb_udf import Variant, build_udf_dir, open_session
+
+    udf = build_udf_dir("/tmp/udf", variants=[
+        Variant("df_exec_tsv", type="executable", format="TabSeparated"),
+    ])
+    sess = open_session("/tmp/db", udf)
+    print(sess.query("SELECT dynamo_flatten('{\"id\":{\"S\":\"a\"}}')", "TSV"))
+
+chDB allows one database path per process: open one session and reuse it.
+
+From the shell, ``python scripts/chdb_udf.py "SELECT dynamo_flatten('…')"`` runs one query in a
+scratch session that has the shipped functions and the eight ``mode_variants()``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import stat
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_CONFIG = REPO / "clickhouse-config" / "dynamo_flatten_function.xml"
+DEFAULT_BINARY = REPO / "target" / "release" / "dynamo-flatten"
+BINARY_ENV = "DYNAMO_FLATTEN_BIN"
+VARIANTS_FILE = "dynamo_flatten_variants_function.xml"
+
+FUNCTION_TYPES = ("executable", "executable_pool")
+FORMATS = ("RowBinary", "TabSeparated")
+
+
+def binary_path(path: str | os.PathLike | None = None) -> Path:
+    """The program to install: ``path``, else ``$DYNAMO_FLATTEN_BIN``, else the release build.
+
+    A relative path is taken from the current directory, or else from the repository root.
+    Raises FileNotFoundError when it does not exist (build it with ``cargo build --release``).
+    """
+    p = Path(path or os.environ.get(BINARY_ENV) or DEFAULT_BINARY)
+    if not p.is_absolute():
+        p = p.resolve() if p.exists() else REPO / p
+    if not p.is_file():
+        raise FileNotFoundError(f"dynamo-flatten binary not found at {p}; run `cargo build --release`")
+    return p
+
+
+def load_functions(config: str | os.PathLike = SHIPPED_CONFIG) -> dict[str, ET.Element]:
+    """The ``<function>`` elements of a config file, by name."""
+    root = ET.parse(config).getroot()
+    out = {}
+    for fn in root.iter("function"):
+        out[fn.findtext("name")] = fn
+    return out
+
+
+def _set(fn: ET.Element, key: str, value: str) -> None:
+    el = fn.find(key)
+    if el is None:
+        el = ET.SubElement(fn, key)
+    el.text = value
+
+
+def _set_flag(words: list[str], flag: str, value: str | None) -> list[str]:
+    """Sets ``flag value`` (or a bare ``flag`` when value is None) in a command's words.
+
+    An existing occurrence is replaced where it stands; otherwise the flag is appended.
+    """
+    new = [flag] if value is None else [flag, value]
+    out, i, done = [], 0, False
+    while i < len(words):
+        w = words[i]
+        if w == flag or w.startswith(flag + "="):
+            if w == flag and value is not None and i + 1 < len(words):
+                i += 1  # skip the old value
+            if not done:
+                out.extend(new)
+                done = True
+            i += 1
+            continue
+        out.append(w)
+        i += 1
+    if not done:
+        out.extend(new)
+    return out
+
+
+def _drop_flag(words: list[str], flag: str) -> list[str]:
+    return [w for w in words if w != flag]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A function derived from a shipped one.
+
+    Every field left as None keeps the shipped value. ``format`` changes both the
+    ``<format>`` key and the program's ``--format``; ``chunk_header`` changes both
+    ``<send_chunk_header>`` and ``--chunk-header``, so they always agree.
+    ``args`` are ``(flag, value)`` pairs set on the command line (value None for a bare
+    flag), e.g. ``(("--on-error", "fail"),)``. ``settings`` overrides other keys, e.g.
+    ``{"stderr_reaction": "throw"}``.
+    """
+
+    name: str
+    base: str = "dynamo_flatten"
+    type: str | None = None
+    format: str | None = None
+    chunk_header: bool | None = None
+    args: tuple[tuple[str, str | None], ...] = ()
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+    def element(self, shipped: Mapping[str, ET.Element]) -> ET.Element:
+        """The ``<function>`` element of this variant."""
+        if self.base not in shipped:
+            raise KeyError(f"no function {self.base!r} in the shipped config")
+        fn = copy.deepcopy(shipped[self.base])
+        _set(fn, "name", self.name)
+        words = fn.findtext("command", "").split(" ")
+        if self.type is not None:
+            if self.type not in FUNCTION_TYPES:
+                raise ValueError(f"type must be one of {FUNCTION_TYPES}")
+            _set(fn, "type", self.type)
+        if self.format is not None:
+            if self.format not in FORMATS:
+                raise ValueError(f"format must be one of {FORMATS}")
+            _set(fn, "format", self.format)
+            words = _set_flag(words, "--format", self.format)
+        if self.chunk_header is not None:
+            _set(fn, "send_chunk_header", "1" if self.chunk_header else "0")
+            words = (_set_flag(words, "--chunk-header", None) if self.chunk_header
+                     else _drop_flag(words, "--chunk-header"))
+        for flag, value in self.args:
+            words = _set_flag(words, flag, value)
+        _set(fn, "command", " ".join(words))
+        for key, value in self.settings.items():
+            _set(fn, key, str(value))
+        return fn
+
+
+def mode_variants(base: str = "dynamo_flatten", prefix: str = "df") -> list[Variant]:
+    """The 8 combinations of type × format × chunk header, named e.g. ``df_pool_rb_hdr``."""
+    out = []
+    for t, ts in (("executable", "exec"), ("executable_pool", "pool")):
+        for f, fs in (("RowBinary", "rb"), ("TabSeparated", "tsv")):
+            for h, hs in ((True, "hdr"), (False, "nohdr")):
+                out.append(Variant(f"{prefix}_{ts}_{fs}_{hs}", base=base, type=t, format=f, chunk_header=h))
+    return out
+
+
+def variants_xml(variants: Sequence[Variant], config: str | os.PathLike = SHIPPED_CONFIG) -> str:
+    """A complete function config file holding ``variants``."""
+    shipped = load_functions(config)
+    root = ET.Element("functions")
+    root.text = "\n    "
+    for v in variants:
+        root.append(v.element(shipped))
+    ET.indent(root, space="    ")
+    return '<?xml version="1.0"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def build_udf_dir(
+    dest: str | os.PathLike,
+    binary: str | os.PathLike | None = None,
+    variants: Iterable[Variant] = (),
+    config: str | os.PathLike = SHIPPED_CONFIG,
+) -> Path:
+    """Creates a chDB ``udf_path`` folder: the shipped config, the binary, and the variants.
+
+    The program is copied under the name the shipped ``<command>`` uses.
+    Returns the folder's absolute path.
+    """
+    dest = Path(dest).resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    config = Path(config)
+    shipped = load_functions(config)
+    program_names = {fn.findtext("command", "").split(" ")[0] for fn in shipped.values()}
+    src = binary_path(binary)
+    for name in program_names:
+        target = dest / name
+        shutil.copy2(src, target)
+        target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    shutil.copy2(config, dest / config.name)
+    variants = list(variants)
+    if variants:
+        (dest / VARIANTS_FILE).write_text(variants_xml(variants, config))
+    return dest
+
+
+def open_session(db_path: str | os.PathLike, udf_dir: str | os.PathLike):
+    """A chDB Session on ``db_path`` with the UDFs of ``udf_dir``.
+
+    Only one database path can be used per process; keep the session and reuse it.
+    """
+    from chdb.session import Session
+
+    return Session(f"{Path(db_path).resolve()}?udf_path={Path(udf_dir).resolve()}")
+
+
+def query(session, sql: str, fmt: str = "TabSeparated") -> str:
+    """Runs ``sql`` and returns the result as text (raises on a ClickHouse error)."""
+    res = session.query(sql, fmt)
+    return res.bytes().decode() if hasattr(res, "bytes") else str(res)
+
+
+def quote(s: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one query in a scratch chDB session with the shipped functions and mode variants."""
+    import argparse
+    import tempfile
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("sql", help="the query")
+    ap.add_argument("--format", default="PrettyCompactMonoBlock", help="chDB output format")
+    ap.add_argument("--binary", help=f"the program (default: ${BINARY_ENV} or {DEFAULT_BINARY})")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="chdb-udf-") as tmp:
+        udf = build_udf_dir(Path(tmp) / "udf", binary=args.binary, variants=mode_variants())
+        session = open_session(Path(tmp) / "db", udf)
+        try:
+            print(query(session, args.sql, args.format), end="")
+        finally:
+            session.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
