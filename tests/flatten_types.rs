@@ -168,6 +168,20 @@ fn malformed_values_are_errors() {
     assert_eq!(err(r#"{"a":{"S":"x"}} {}"#), TrailingCharacters);
     assert_eq!(err("{\"a\":{\"S\":\"a\tb\"}}"), ControlCharacter);
     assert_eq!(err(r#"{"a":{"S":"\q"}}"#), InvalidEscape);
+    // A missing colon is reported where it is missing.
+    let mut f = Flattener::new(Options::default());
+    for (doc, at) in [
+        (r#"{"a":{"S" "x"}}"#, 10),
+        (r#"{"a":{"BOOL"}}"#, 12),
+        (r#"{"a" {"S":"x"}}"#, 5),
+    ] {
+        let e = f.flatten(doc.as_bytes(), &mut Vec::new()).unwrap_err();
+        assert!(
+            matches!(e.kind(), Expected { what: "':'", .. }),
+            "{doc}: {e}"
+        );
+        assert_eq!(e.offset(), at, "{doc}");
+    }
     let mut f = Flattener::new(Options::default());
     let e = f
         .flatten(b"{\"a\":{\"S\":\"\xff\"}}", &mut Vec::new())

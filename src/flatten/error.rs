@@ -4,8 +4,13 @@ use std::fmt;
 
 /// A row that could not be flattened: the reason and the byte offset in the
 /// row where it was found.
+///
+/// Boxed, so that the `Result`s returned for every token stay one word wide.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Inner {
     kind: ErrorKind,
     offset: usize,
 }
@@ -74,17 +79,17 @@ pub enum ErrorKind {
 impl Error {
     #[cold]
     pub(crate) fn new(kind: ErrorKind, offset: usize) -> Error {
-        Error { kind, offset }
+        Error(Box::new(Inner { kind, offset }))
     }
 
     /// The reason.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// Byte offset in the row where the problem was found.
     pub fn offset(&self) -> usize {
-        self.offset
+        self.0.offset
     }
 }
 
@@ -146,7 +151,7 @@ impl fmt::Display for ErrorKind {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at byte {}", self.kind, self.offset)
+        write!(f, "{} at byte {}", self.0.kind, self.0.offset)
     }
 }
 

@@ -131,6 +131,22 @@ impl<'a, 'o> Transcoder<'a, 'o> {
         Ok(())
     }
 
+    /// An attribute name and its colon, copied.
+    #[inline(always)]
+    fn key(&mut self) -> Result<()> {
+        let key = self.c.string("an attribute name")?;
+        let b = self.c.b;
+        if b.get(self.c.i) == Some(&b':') {
+            self.c.i += 1;
+            self.out.extend_from_slice(&b[key.start - 1..self.c.i]);
+        } else {
+            self.out.extend_from_slice(key.quoted(b));
+            self.c.expect(b':', "':'")?;
+            self.out.push(b':');
+        }
+        Ok(())
+    }
+
     /// An attribute map nested in an `M` value; writes `{…}`.
     fn map(&mut self, depth: usize) -> Result<()> {
         self.c.i += 1; // '{', checked by the caller
@@ -141,10 +157,7 @@ impl<'a, 'o> Transcoder<'a, 'o> {
             return Ok(());
         }
         loop {
-            let key = self.c.string("an attribute name")?;
-            self.out.extend_from_slice(key.quoted(self.c.b));
-            self.c.expect(b':', "':'")?;
-            self.out.push(b':');
+            self.key()?;
             self.value(depth + 1)?;
             match self.c.peek()? {
                 b',' => {
@@ -202,11 +215,14 @@ impl<'a, 'o> Transcoder<'a, 'o> {
             return Err(self.c.err(ErrorKind::MissingTypeTag));
         }
         let tag_at = self.c.i;
-        let tag = match self.c.short_tag() {
+        let tag = match self.c.short_tag()? {
             Some(t) => t,
-            None => self.c.string("a type tag")?.content(self.c.b),
+            None => {
+                let t = self.c.string("a type tag")?.content(self.c.b);
+                self.c.expect(b':', "':'")?;
+                t
+            }
         };
-        self.c.expect(b':', "':'")?;
         match tag {
             b"S" => self.string_scalar("S")?,
             b"N" => self.number()?,

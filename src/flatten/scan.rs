@@ -123,6 +123,12 @@ impl<'a> Cursor<'a> {
     /// The next non-whitespace byte, without consuming it.
     #[inline(always)]
     pub(crate) fn peek(&mut self) -> Result<u8> {
+        // Compact JSON: the next byte is already a token (all are above ' ').
+        if let Some(&c) = self.b.get(self.i) {
+            if c > b' ' {
+                return Ok(c);
+            }
+        }
         self.skip_ws();
         match self.b.get(self.i) {
             Some(&c) => Ok(c),
@@ -241,23 +247,33 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A type tag (`"S"`, `"SS"`, `"BOOL"`: one, two or four characters) at
-    /// the next non-whitespace byte, read without the general string
-    /// scanner. `None` (and nothing consumed) for anything else. Whatever it
+    /// A type tag (`"S"`, `"SS"`, `"BOOL"`: one, two or four characters) and
+    /// the colon after it, at the next non-whitespace byte, read without the
+    /// general string scanner. `Ok(None)`, with nothing consumed, for anything
+    /// else. Whatever it
     /// returns is then matched against the known tags, so a string that only
     /// looks short (`"\"…`) ends as an unknown tag, never as a wrong parse.
     #[inline(always)]
-    pub(crate) fn short_tag(&mut self) -> Option<&'a [u8]> {
+    pub(crate) fn short_tag(&mut self) -> Result<Option<&'a [u8]>> {
         self.skip_ws();
-        let rest = self.b.get(self.i..)?;
-        let len = match rest {
-            [b'"', _, b'"', ..] => 1,
-            [b'"', _, _, b'"', ..] => 2,
-            [b'"', _, _, _, _, b'"', ..] => 4,
-            _ => return None,
+        let Some(rest) = self.b.get(self.i..) else {
+            return Ok(None);
         };
-        self.i += len + 2;
-        Some(&rest[1..1 + len])
+        // The colon usually follows at once; take it along when it does.
+        let (len, colon) = match rest {
+            [b'"', _, b'"', b':', ..] => (1, 1),
+            [b'"', _, _, b'"', b':', ..] => (2, 1),
+            [b'"', _, _, _, _, b'"', b':', ..] => (4, 1),
+            [b'"', _, b'"', ..] => (1, 0),
+            [b'"', _, _, b'"', ..] => (2, 0),
+            [b'"', _, _, _, _, b'"', ..] => (4, 0),
+            _ => return Ok(None),
+        };
+        self.i += len + 2 + colon;
+        if colon == 0 {
+            self.expect(b':', "':'")?;
+        }
+        Ok(Some(&rest[1..1 + len]))
     }
 
     /// Scans a JSON number at the cursor and returns its text.
