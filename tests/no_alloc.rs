@@ -1,0 +1,62 @@
+//! Once its buffers have grown, the flattener allocates nothing per row.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use dynamo_flatten::flatten::{Flattener, NumberFormat, Options};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const DOCS: &[&str] = &[
+    r#"{"Item":{"id":{"S":"a"},"n":{"N":"12345678901234567890123456789.123456789"},"m":{"M":{"l":{"L":[{"BOOL":true},{"NULL":true}]}}},"ss":{"SS":["x","y"]},"ns":{"NS":["1","2"]},"b":{"B":"AAEC"},"bs":{"BS":["AAEC"]},"version":{"N":"1"}}}"#,
+    r#"{"id":{"S":"bare \"item\" \u00e9"},"n":{"N":"1E+2"}}"#,
+    r#"{"Metadata":{"WriteTimestampMicros":{"N":"1732406600000123"}},"Keys":{"id":{"S":"0"}},"NewImage":{"id":{"S":"0"},"age":{"N":"29"}}}"#,
+    r#"{"awsRegion":"us-east-1","eventName":"MODIFY","recordFormat":"application/json","dynamodb":{"ApproximateCreationDateTime":1732406501000,"Keys":{"id":{"S":"0"}},"NewImage":{"id":{"S":"0"},"b":{"B":"RWdJSWV3PT0="}}}}"#,
+    r#"{"eventName":"REMOVE","eventVersion":"1.1","dynamodb":{"ApproximateCreationDateTime":1732406510,"Keys":{"id":{"S":"0"}},"SequenceNumber":"1"}}"#,
+];
+
+#[test]
+fn steady_state_rows_do_not_allocate() {
+    for numbers in [NumberFormat::Number, NumberFormat::String] {
+        let mut f = Flattener::new(Options {
+            numbers,
+            ..Options::default()
+        });
+        let mut out = Vec::new();
+        let start = ALLOCATIONS.load(Ordering::Relaxed);
+        // Let every buffer reach its size.
+        for d in DOCS {
+            out.clear();
+            f.flatten(d.as_bytes(), &mut out).expect(d);
+        }
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        assert!(before > start, "the counter sees the warm-up's allocations");
+        for _ in 0..100 {
+            for d in DOCS {
+                out.clear();
+                f.flatten(d.as_bytes(), &mut out).expect(d);
+            }
+        }
+        let after = ALLOCATIONS.load(Ordering::Relaxed);
+        assert_eq!(after - before, 0, "allocations in 500 rows");
+    }
+}
