@@ -416,6 +416,9 @@ fn change_record_errors() {
         BadPrecision(_)
     ));
     assert_eq!(err(r#"{"Records":[]}"#), LambdaEvent);
+    assert_eq!(err(r#"{"eventName":"INSERT"}"#), MissingField("dynamodb"));
+    // An item may have an attribute named eventName.
+    assert!(flat_with(Options::default(), r#"{"eventName":{"S":"x"}}"#).is_ok());
     let opts = Options {
         shape: ShapeHint::Change,
         ..Options::default()

@@ -93,7 +93,9 @@ pub(crate) fn classify(b: &[u8], fields: &[Field]) -> Kind {
     let has = |n| get(b, fields, n).is_some();
     if has("Records") {
         Kind::Lambda
-    } else if has("dynamodb") && has("eventName") {
+    } else if has("dynamodb") && has("eventName") || string_valued(b, fields, "eventName") {
+        // In a change record eventName is a plain string; in an item it would
+        // be an attribute value object.
         Kind::Change
     } else if has("Metadata") && (has("Keys") || has("NewImage") || has("OldImage")) {
         Kind::Incremental
@@ -104,9 +106,15 @@ pub(crate) fn classify(b: &[u8], fields: &[Field]) -> Kind {
     }
 }
 
+fn string_valued(b: &[u8], fields: &[Field], name: &str) -> bool {
+    get(b, fields, name).is_some_and(|f| b.get(f.start) == Some(&b'"'))
+}
+
 /// Where the image to write is, and the row's metadata.
 pub(crate) struct Change {
+    /// Where the image's attribute map starts and ends.
     pub(crate) image_at: usize,
+    pub(crate) image_end: usize,
     pub(crate) version: u64,
     pub(crate) deleted: bool,
     /// A Kinesis Data Streams record (as opposed to DynamoDB Streams).
@@ -162,6 +170,7 @@ pub(crate) fn change_record(b: &[u8], top: &[Field], inner: &mut Vec<Field>) -> 
     };
     Ok(Change {
         image_at: image.start,
+        image_end: image.end,
         version,
         deleted,
         kinesis: !streams,
@@ -203,6 +212,7 @@ pub(crate) fn incremental(b: &[u8], top: &[Field], inner: &mut Vec<Field>) -> Re
     };
     Ok(Change {
         image_at: image.start,
+        image_end: image.end,
         version,
         deleted,
         kinesis: false,

@@ -121,6 +121,16 @@ pub struct Flattened {
     pub deleted: bool,
 }
 
+/// Where an item is in a document; see [`Flattener::locate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub shape: Shape,
+    /// Byte range of the item's attribute map `{…}` in the document.
+    pub item: std::ops::Range<usize>,
+    pub version: u64,
+    pub deleted: bool,
+}
+
 /// Flattens documents one at a time, reusing its buffers.
 pub struct Flattener {
     opts: Options,
@@ -309,6 +319,82 @@ impl Flattener {
                 let unwrap = ch.kinesis && self.opts.kinesis_binary == KinesisBinary::Unwrap;
                 let (v, d) = (ch.version, ch.deleted);
                 self.item_at(input, ch.image_at, 2, shape, v, d, unwrap, out)
+            }
+        }
+    }
+
+    /// Finds the item in `input` without writing anything: the shape, the
+    /// byte range of the item's attribute map (the image to write, for change
+    /// records), the version and the delete flag, by the same rules as
+    /// [`Flattener::flatten`]. The attribute map itself is not checked here.
+    pub fn locate(&mut self, input: &[u8]) -> Result<Located, Error> {
+        if simdutf8::basic::from_utf8(input).is_err() {
+            let at = std::str::from_utf8(input)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            return Err(Error::new(ErrorKind::InvalidUtf8, at));
+        }
+        let mut top = std::mem::take(&mut self.top);
+        let mut inner = std::mem::take(&mut self.inner);
+        let r = self.locate_with(input, &mut top, &mut inner);
+        self.top = top;
+        self.inner = inner;
+        r
+    }
+
+    fn locate_with(
+        &self,
+        input: &[u8],
+        top: &mut Vec<Field>,
+        inner: &mut Vec<Field>,
+    ) -> Result<Located, Error> {
+        top.clear();
+        let mut c = Cursor::new(input);
+        c.skip_ws();
+        if c.i == input.len() {
+            return Err(Error::new(ErrorKind::Empty, 0));
+        }
+        let start = c.i;
+        envelope::scan_object(&mut c, 0, top)?;
+        c.finish()?;
+        let kind = match self.opts.shape {
+            ShapeHint::Auto => envelope::classify(input, top),
+            ShapeHint::Item => Kind::Item,
+            ShapeHint::Export => Kind::Export,
+            ShapeHint::Incremental => Kind::Incremental,
+            ShapeHint::Change => Kind::Change,
+        };
+        let snapshot = self.opts.snapshot_version;
+        let located = |shape, item, version, deleted| Located {
+            shape,
+            item,
+            version,
+            deleted,
+        };
+        match kind {
+            Kind::Lambda => Err(Error::new(ErrorKind::LambdaEvent, 0)),
+            Kind::Item => Ok(located(Shape::Item, start..c.i, snapshot, false)),
+            Kind::Export => match envelope::get(input, top, "Item") {
+                Some(f) => Ok(located(Shape::Export, f.start..f.end, snapshot, false)),
+                None => Err(Error::new(
+                    ErrorKind::WrongShape(kind_name(Kind::Export)),
+                    0,
+                )),
+            },
+            Kind::Incremental => {
+                let ch = envelope::incremental(input, top, inner)?;
+                let item = ch.image_at..ch.image_end;
+                Ok(located(Shape::Incremental, item, ch.version, ch.deleted))
+            }
+            Kind::Change => {
+                let ch = envelope::change_record(input, top, inner)?;
+                let shape = if ch.kinesis {
+                    Shape::Kinesis
+                } else {
+                    Shape::Streams
+                };
+                let item = ch.image_at..ch.image_end;
+                Ok(located(shape, item, ch.version, ch.deleted))
             }
         }
     }

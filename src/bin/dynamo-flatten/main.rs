@@ -1,9 +1,11 @@
 //! `dynamo-flatten`: the ClickHouse executable UDF, and a line filter for the shell.
 
+mod schema_cmd;
+
 use std::io;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use dynamo_flatten::flatten::{self, Flattener, KinesisBinary, NumberFormat, ShapeHint};
 use dynamo_flatten::udf::{self, Format, OnError};
 
@@ -36,7 +38,11 @@ Examples:
 
 #[derive(Parser, Debug)]
 #[command(name = "dynamo-flatten", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Row format on stdin and stdout: RowBinary and TabSeparated as ClickHouse
     /// sends them, or plain lines (one document per line).
     #[arg(long, value_enum, default_value_t = FormatArg::RowBinary, ignore_case = true)]
@@ -85,6 +91,13 @@ struct Args {
     /// unwrap removes one layer so they match the export, as-is keeps them.
     #[arg(long, value_enum, default_value_t = KinesisBinaryArg::Unwrap)]
     kinesis_binary: KinesisBinaryArg,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the ClickHouse tables and views for a DynamoDB table, with column
+    /// types inferred from sample documents.
+    Schema(schema_cmd::SchemaArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -171,6 +184,15 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Schema(schema)) = &args.command {
+        return match schema_cmd::run(schema) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("dynamo-flatten schema: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.version_field == args.deleted_field {
         eprintln!("dynamo-flatten: --version-field and --deleted-field must differ");
         return ExitCode::from(2);
