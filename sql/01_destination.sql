@@ -1,0 +1,43 @@
+-- 01_destination.sql: the destination table `people`, which holds the DynamoDB table's data.
+--
+-- What it does
+--   Creates `people`, a ReplacingMergeTree(version, is_deleted): for each key, the row with the
+--   highest `version` wins, and when that row has is_deleted = 1 the key is gone. `SELECT … FINAL`
+--   shows exactly that state (06_current_state.sql); background merges converge to it over time,
+--   and CLEANUP merges physically remove deleted keys (09_purge_deleted.sql).
+--
+--   version     UInt64, microseconds since the epoch of the change, written by dynamo_flatten for
+--               every source (Kinesis ms or µs, DynamoDB Streams s, incremental export µs).
+--               Full-export lines get 0, so any change record wins over the snapshot, in
+--               whatever order the snapshot and the changes arrive.
+--   is_deleted  UInt8, 1 for a REMOVE (TTL deletes included), else 0.
+--
+-- Parameters: none.
+--
+-- Run:
+--   clickhouse-client --multiquery < sql/01_destination.sql
+--
+-- Order of the scripts: 01, 02, then the loads (03 and/or 04, and 05), 06 to look at the state,
+-- and 07-09 for cleanup. Every CREATE uses IF NOT EXISTS, so re-running a script is harmless.
+--
+-- Another DynamoDB table: copy the files, replace `people` with its name, and list the
+-- attributes you want as columns (here id, first_name, age), followed by `version` and
+-- `is_deleted`, in this table, in the Tuple(...) of 02_flat_and_errors.sql and in 06.
+--
+-- ORDER BY must be exactly the DynamoDB primary key, because ReplacingMergeTree replaces rows
+-- that have the same sorting key:
+--   * partition key only (as here):       ORDER BY id
+--   * partition key + sort key:           ORDER BY (partition_key, sort_key)
+-- Do not add a PARTITION BY that is not a function of that key: rows of one key in different
+-- partitions never replace each other, and FINAL and CLEANUP work per partition.
+
+CREATE TABLE IF NOT EXISTS people
+(
+    id          String,
+    first_name  String,
+    age         UInt8,
+    version     UInt64,
+    is_deleted  UInt8
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY id;

@@ -1,0 +1,85 @@
+-- 03_snapshot_from_s3.sql: load a DynamoDB full export (DYNAMODB_JSON) straight from S3.
+--
+-- What it does
+--   Reads the export's data files line by line (one {"Item":{…}} per line, gzip is detected
+--   from the .gz extension) and inserts (source = 'snapshot', line, dynamo_flatten(line)) into
+--   people_flat; its two views send the good rows to `people` and the unreadable ones to
+--   dynamo_errors (02_flat_and_errors.sql). Nothing is staged: the only storage written is
+--   `people` and dynamo_errors. A bad line does not stop the load.
+--
+-- Parameters (ClickHouse query parameters, substituted by the server):
+--   url                 the data files of ONE export, with a glob, e.g.
+--                       https://my-exports.s3.us-east-1.amazonaws.com/dynamo/AWSDynamoDB/01732406400000-8f3a1c2e/data/*.json.gz
+--                       (path style https://s3.us-east-1.amazonaws.com/my-exports/… works too).
+--                       Keep it to data/*.json.gz: manifest-*.json and _started are not items.
+--                       An empty data file (an empty partition) simply gives no rows.
+--   access_key_id       AWS access key id allowed to read the bucket
+--   secret_access_key   its secret
+--
+-- Run (after 01 and 02):
+--   clickhouse-client --multiquery \
+--       --param_url='https://my-exports.s3.us-east-1.amazonaws.com/dynamo/AWSDynamoDB/01732406400000-8f3a1c2e/data/*.json.gz' \
+--       --param_access_key_id="$AWS_ACCESS_KEY_ID" \
+--       --param_secret_access_key="$AWS_SECRET_ACCESS_KEY" \
+--       < sql/03_snapshot_from_s3.sql
+--   Quote the URL: the shell would expand the *. A forgotten parameter fails the statement
+--   before anything is read: "Substitution `url` is not set. (UNKNOWN_QUERY_PARAMETER)".
+--   Parameter values are read like TSV fields: a backslash starts an escape sequence.
+--
+-- Table functions accept query parameters as arguments: ClickHouse 26.9 substitutes {url:String}
+-- and the keys in s3(…) (also in key = value arguments after a named collection). The
+-- statement therefore runs as written; nothing has to be edited.
+--
+-- Snapshot rows get version 0, so loading the snapshot after the stream has started (the
+-- recommended order: start the stream, then export, then load) never overwrites a change.
+-- Loading the same export twice is harmless: identical rows with the same key and version
+-- collapse into one. To check the load: the export's item count (itemCount in
+-- manifest-summary.json, or the sum over manifest-files.json) must equal the number of lines
+-- read, and no snapshot row should be in dynamo_errors:
+--   SELECT count() FROM s3({url:String}, {access_key_id:String}, {secret_access_key:String}, 'LineAsString');
+--   SELECT count() FROM dynamo_errors WHERE `table` = 'people' AND source = 'snapshot';
+--
+-- Credentials: the forms ClickHouse supports. Replace the FROM line below with one of them.
+--
+--   1. Access key and secret (as written below). For temporary credentials (STS, SSO, an
+--      assumed role's keys) add the session token as the 4th argument:
+--        FROM s3({url:String}, {access_key_id:String}, {secret_access_key:String},
+--                {session_token:String}, 'LineAsString')
+--
+--   2. A public bucket: no signature at all (drop the key parameters):
+--        FROM s3({url:String}, NOSIGN, 'LineAsString')
+--
+--   3. Keys kept out of the query text: a named collection, created once by an administrator
+--      (CREATE NAMED COLLECTION takes literal values, not query parameters) and granted to the
+--      loading user:
+--        CREATE NAMED COLLECTION dynamo_export AS
+--            access_key_id = 'AKIA…', secret_access_key = '…';
+--        GRANT NAMED COLLECTION ON dynamo_export TO loader;
+--      then
+--        FROM s3(dynamo_export, url = {url:String}, format = 'LineAsString')
+--      The same collection can be defined in the server config (<named_collections>).
+--
+--   4. The server's own AWS identity (EC2 instance profile, EKS IRSA / Pod Identity, ECS task
+--      role, AWS_* environment variables of the server process): use_environment_credentials.
+--      Either in a named collection
+--        CREATE NAMED COLLECTION dynamo_export_role AS use_environment_credentials = 1;
+--        FROM s3(dynamo_export_role, url = {url:String}, format = 'LineAsString')
+--      or in the server config, for every URL under an endpoint prefix
+--        <clickhouse><s3><dynamo_export>
+--            <endpoint>https://my-exports.s3.us-east-1.amazonaws.com/dynamo/</endpoint>
+--            <use_environment_credentials>1</use_environment_credentials>
+--        </dynamo_export></s3></clickhouse>
+--      and then simply
+--        FROM s3({url:String}, 'LineAsString')
+--      Recent releases refuse the server's credentials in user queries unless the user's
+--      profile sets s3_allow_server_credentials_in_user_queries = 1; check with
+--        SELECT value FROM system.settings WHERE name = 's3_allow_server_credentials_in_user_queries';
+--
+--   5. Assuming an IAM role per query (STS AssumeRole; the documented way in ClickHouse Cloud,
+--      check that your release has extra_credentials):
+--        FROM s3({url:String}, 'LineAsString',
+--                extra_credentials(role_arn = 'arn:aws:iam::123456789012:role/clickhouse-dynamo-export'))
+
+INSERT INTO people_flat (source, line, j)
+SELECT 'snapshot', line, dynamo_flatten(line)
+FROM s3({url:String}, {access_key_id:String}, {secret_access_key:String}, 'LineAsString');

@@ -1,0 +1,492 @@
+"""The SQL scripts in sql/, run as written in chDB, with the snapshot read from an S3 server.
+
+The S3 server is moto (`moto_server` from the venv) on 127.0.0.1 at a free port; the sample
+full export (manifests, `_started`, both data files, the empty one included) is uploaded to
+it with boto3 under s3://my-exports/dynamo/AWSDynamoDB/<export-id>/, as DynamoDB writes it.
+
+How the scripts are run: each file is split into statements (comments, strings and quoted
+identifiers are respected, see `split_statements`) and every statement is sent unchanged.
+Query parameters are NOT substituted here: chDB's `Session.query(sql, fmt, params={...})`
+hands them to the engine, which replaces `{name:Type}` itself, the same mechanism as
+`clickhouse-client --param_name=…`. Like clickhouse-client with `--multiquery`, every
+statement of a file gets all parameters, and the first failing statement stops the file.
+
+The scripts use unqualified names, i.e. the current database. The chDB session is shared by
+every test module of the process (one database path per process), and other modules create
+their own `dynamo_errors`, so this module works in its own database (`USE sql_flow`) and
+switches back to `default` at the end.
+
+The tests run in file order and build on each other: 01-03 load the snapshot from S3, 04 a
+staged snapshot with a bad line, 05 the Kinesis records with a bad record, 06 reads the
+state, 07-09 clean up.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, REPO, _unescape_tsv
+
+SQL_DIR = REPO / "sql"
+DB = "sql_flow"
+
+EXPORT_ID = "01732406400000-8f3a1c2e"
+EXPORT_DIR = FIXTURES / "export-full"            # holds AWSDynamoDB/<export-id>/…
+BUCKET, PREFIX = "my-exports", "dynamo"          # as in the sample manifest-summary.json
+KINESIS = FIXTURES / "kinesis" / "records.jsonl"
+LAMBDA_EVENT = FIXTURES / "streams" / "lambda-event.json"
+
+SALLY = "0A556908-F72B-4BE6-9048-9E60715358D4"
+ZOE = "1B2C3D4E-0000-4000-8000-000000000001"
+LI = "2C3D4E5F-0000-4000-8000-000000000002"
+BOB = "3D4E5F60-0000-4000-8000-000000000003"
+ANA = "4E5F6071-0000-4000-8000-000000000004"
+
+SNAPSHOT_STATE = [
+    (SALLY, "sally", "26", "0", "0"),
+    (ZOE, "Zoë \"zee\" O'Neil", "41", "0", "0"),
+    (LI, "李雷 🚀", "100", "0", "0"),
+]
+ANA_LINE = '{"Item":{"id":{"S":"%s"},"first_name":{"S":"ana"},"age":{"N":"7"}}}' % ANA
+BAD_LINE = '{"Item":{"id":{"S":"%s"},"first_name":{"S":"ana"},"age":{"X":"7"}}}' % ANA
+BAD_LINE_ERROR = 'unknown type tag "X" (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS) at byte 91'
+BAD_RECORD = ('{"awsRegion":"us-east-1","eventName":"MODIFY","dynamodb":'
+              '{"ApproximateCreationDateTime":1732406509000,"NewImage":{"id":{"S":"0A55')
+BAD_RECORD_ERROR = "unexpected end of input (truncated JSON?) at byte 129"
+
+UDF_CALLS = "ExecutableUserDefinedFunctionInvocations"
+UDF_INPUT_BYTES = "ExecutableUserDefinedFunctionInputBytes"
+
+OBJECTS_AFTER_LOADS = [
+    "dynamo_errors", "people", "people_errors_mv", "people_flat", "people_flat_mv",
+    "people_snapshot", "people_snapshot_mv", "people_stream", "people_stream_mv",
+]
+
+
+# --- running the scripts ---------------------------------------------------------------------
+
+
+def split_statements(sql: str, keep_comments: bool = True) -> list[str]:
+    """The statements of a script, split at `;` outside comments, strings and quoted names.
+
+    `-- …` and `/* … */` are comments; '…', "…" and `…` may contain `;`, backslash escapes
+    and doubled quotes. Comment-only pieces are dropped; statements keep their own comments
+    unless keep_comments is false.
+    """
+    out: list[str] = []
+    buf: list[str] = []
+    i, n, has_code = 0, len(sql), False
+    while i < n:
+        c = sql[i]
+        if sql.startswith("--", i):
+            end = sql.find("\n", i)
+            j = n if end < 0 else end + 1
+            buf.append(sql[i:j] if keep_comments else "\n")
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            if end < 0:
+                raise ValueError(f"unterminated comment at {i}")
+            j = end + 2
+            buf.append(sql[i:j] if keep_comments else " ")
+        elif c in "'\"`":
+            j = i + 1
+            while True:
+                if j >= n:
+                    raise ValueError(f"unterminated {c} at {i}")
+                if sql[j] == "\\":
+                    j += 2
+                elif sql[j] == c and sql.startswith(c + c, j):
+                    j += 2
+                elif sql[j] == c:
+                    break
+                else:
+                    j += 1
+            j += 1
+            buf.append(sql[i:j])
+            has_code = True
+        elif c == ";":
+            if has_code:
+                out.append("".join(buf).strip())
+            buf, has_code, j = [], False, i + 1
+        else:
+            buf.append(c)
+            has_code = has_code or not c.isspace()
+            j = i + 1
+        i = j
+    if has_code:
+        out.append("".join(buf).strip())
+    return out
+
+
+def query(ch, sql: str, params: dict | None = None) -> str:
+    res = ch.session.query(sql, "TabSeparated", params=params or None)
+    return res.bytes().decode() if hasattr(res, "bytes") else str(res)
+
+
+def run_file(ch, name: str, params: dict | None = None) -> list[str]:
+    """Runs sql/<name> statement by statement; returns each statement's TSV output."""
+    return [query(ch, stmt, params) for stmt in split_statements((SQL_DIR / name).read_text())]
+
+
+def tsv(text: str) -> list[tuple]:
+    return [tuple(_unescape_tsv(f) for f in line.split("\t")) for line in text.splitlines()]
+
+
+def insert_lines(ch, table: str, lines: list[str]) -> None:
+    """One INSERT … FORMAT LineAsString with one row per line: what a forwarder sends."""
+    assert all("\n" not in line for line in lines)
+    query(ch, f"INSERT INTO {table} FORMAT LineAsString\n" + "".join(line + "\n" for line in lines))
+
+
+def tables(ch) -> list[str]:
+    return [r[0] for r in tsv(query(ch, f"SELECT name FROM system.tables WHERE database = '{DB}' ORDER BY name"))]
+
+
+def count(ch, sql_from: str) -> int:
+    return int(query(ch, f"SELECT count() FROM {sql_from}"))
+
+
+# --- proving one call of dynamo_flatten per row ------------------------------------------------
+#
+# ClickHouse counts, per process, the blocks it sends to executable UDFs and the bytes written
+# to their stdin. With the shipped config (RowBinary, send_chunk_header) a block of N rows is
+# "N\n" followed by each String as a LEB128 length and its bytes, so the byte count of ONE
+# pass over the inserted rows is known exactly; a second call of the function on the same rows
+# (e.g. one per view) would double it.
+
+
+def udf_counters(ch) -> dict[str, int]:
+    rows = tsv(query(ch, f"SELECT event, value FROM system.events WHERE event IN ('{UDF_CALLS}', '{UDF_INPUT_BYTES}')"))
+    got = {k: int(v) for k, v in rows}
+    return {UDF_CALLS: got.get(UDF_CALLS, 0), UDF_INPUT_BYTES: got.get(UDF_INPUT_BYTES, 0)}
+
+
+def leb128(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def one_block(lines: list[str]) -> dict[str, int]:
+    """The counters' increase for one block holding `lines`, each sent once."""
+    data = [line.encode() for line in lines]
+    size = len(f"{len(data)}\n") + sum(len(leb128(len(d))) + len(d) for d in data)
+    return {UDF_CALLS: 1, UDF_INPUT_BYTES: size}
+
+
+class UdfCalls:
+    def __init__(self, ch):
+        self.ch = ch
+
+    def __enter__(self):
+        self.before = udf_counters(self.ch)
+        return self
+
+    def __exit__(self, *exc):
+        after = udf_counters(self.ch)
+        self.delta = {k: after[k] - self.before[k] for k in after}
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A moto S3 server on 127.0.0.1, stopped at the end of the module."""
+    moto = Path(sys.executable).parent / "moto_server"
+    if not moto.exists():
+        pytest.fail(f"{moto} not found: run scripts/setup (moto[server] is in requirements.txt)")
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                direct.open(endpoint + "/", timeout=1).close()
+                break
+            except (urllib.error.URLError, OSError):
+                if proc.poll() is not None:
+                    pytest.fail(f"moto_server exited with {proc.returncode}")
+                if time.monotonic() > deadline:
+                    pytest.fail("moto_server did not answer within 20 s")
+                time.sleep(0.05)
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def export_url(s3_endpoint) -> str:
+    """Uploads the sample export tree; returns the data-file glob that 03 takes as `url`."""
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.client(
+        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    s3.create_bucket(Bucket=BUCKET)
+    files = sorted(p for p in EXPORT_DIR.rglob("*") if p.is_file())
+    for p in files:
+        s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/{p.relative_to(EXPORT_DIR).as_posix()}", Body=p.read_bytes())
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
+    base = f"{PREFIX}/AWSDynamoDB/{EXPORT_ID}"
+    assert keys == [
+        f"{base}/_started",
+        f"{base}/data/r5hq2yzb3u7nlebjhxm4e2bt7a.json.gz",
+        f"{base}/data/zzz0emptypartition0000000000.json.gz",
+        f"{base}/manifest-files.json",
+        f"{base}/manifest-summary.json",
+    ]
+    return f"{s3_endpoint}/{BUCKET}/{base}/data/*.json.gz"
+
+
+@pytest.fixture(scope="module")
+def params(export_url) -> dict:
+    """What `clickhouse-client --param_url=… --param_access_key_id=… …` would pass."""
+    return {"url": export_url, "access_key_id": "test", "secret_access_key": "test"}
+
+
+@pytest.fixture(scope="module")
+def db(ch):
+    """The shared chDB session, switched to this module's own database."""
+    ch.run(f"DROP DATABASE IF EXISTS {DB}")
+    ch.run(f"CREATE DATABASE {DB}")
+    ch.run(f"USE {DB}")
+    try:
+        yield ch
+    finally:
+        ch.run("USE default")
+
+
+def export_lines() -> list[str]:
+    lines = []
+    for p in sorted((EXPORT_DIR / "AWSDynamoDB" / EXPORT_ID / "data").glob("*.json.gz")):
+        lines += gzip.decompress(p.read_bytes()).decode().splitlines()
+    return lines
+
+
+# --- the scripts themselves -------------------------------------------------------------------
+
+
+def test_split_statements():
+    sql = """-- header; with a semicolon
+SELECT 'a;b', "c;d", `e;f`, 'it''s;', 'x\\';y' /* ; */ ;
+/* only a comment; */
+-- only a comment;
+SELECT '{"_error"' -- trailing; comment
+;SELECT 3"""
+    assert split_statements(sql) == [
+        "-- header; with a semicolon\nSELECT 'a;b', \"c;d\", `e;f`, 'it''s;', 'x\\';y' /* ; */",
+        "/* only a comment; */\n-- only a comment;\nSELECT '{\"_error\"' -- trailing; comment",
+        "SELECT 3",
+    ]
+    assert split_statements(sql, keep_comments=False)[1] == "SELECT '{\"_error\"'"
+
+
+def test_every_script_has_a_header_with_its_parameters():
+    files = sorted(SQL_DIR.glob("*.sql"))
+    assert [p.name for p in files] == [
+        "01_destination.sql", "02_flat_and_errors.sql", "03_snapshot_from_s3.sql",
+        "04_snapshot_staged.sql", "05_stream.sql", "06_current_state.sql",
+        "07_cleanup_staging.sql", "08_drop_errors_table.sql", "09_purge_deleted.sql",
+    ]
+    for p in files:
+        text = p.read_text()
+        assert text.startswith(f"-- {p.name}: "), p.name
+        header = text[: text.index("\n\n")] if "\n\n" in text else text
+        assert "-- Parameters" in header and "-- Run" in header, p.name
+        assert f"< sql/{p.name}" in header, p.name
+        code = "\n".join(split_statements(text, keep_comments=False))
+        used = set(re.findall(r"\{(\w+):\w+\}", code))
+        for name in used:
+            assert f"--param_{name}=" in header, (p.name, name)
+        if not used:
+            assert "-- Parameters: none." in header, p.name
+
+
+def test_s3_table_function_takes_query_parameters(db, params):
+    sql = "SELECT count() FROM s3({url:String}, {access_key_id:String}, {secret_access_key:String}, 'LineAsString')"
+    assert query(db, sql, params) == "3\n"      # 3 items; the empty partition file adds none
+    with pytest.raises(Exception, match=r"(?s)Substitution `url` is not set.*UNKNOWN_QUERY_PARAMETER"):
+        query(db, sql)
+
+
+# --- the flow ---------------------------------------------------------------------------------
+
+
+def test_snapshot_from_s3(db, params):
+    run_file(db, "01_destination.sql", params)
+    run_file(db, "02_flat_and_errors.sql", params)
+    with UdfCalls(db) as calls:
+        assert run_file(db, "03_snapshot_from_s3.sql", params) == [""]
+
+    rows = "SELECT id, first_name, age, version, is_deleted FROM people {} ORDER BY id"
+    assert tsv(query(db, rows.format("FINAL"))) == SNAPSHOT_STATE
+    assert tsv(query(db, rows.format(""))) == SNAPSHOT_STATE      # exactly 3 rows stored
+    assert count(db, "dynamo_errors") == 0
+    assert count(db, "people_flat") == 0                           # Null: nothing staged
+    # Every line read from S3 went through dynamo_flatten once, in one block.
+    assert calls.delta == one_block(export_lines())
+
+
+def test_staged_snapshot_bad_line_goes_to_errors_and_load_continues(db, params):
+    run_file(db, "04_snapshot_staged.sql", params)
+    lines = [BAD_LINE, ANA_LINE]          # the good line comes after the bad one
+    with UdfCalls(db) as calls:
+        insert_lines(db, "people_snapshot", lines)
+
+    assert tsv(query(db, "SELECT `table`, source, error, line FROM dynamo_errors")) == [
+        ("people", "snapshot", BAD_LINE_ERROR, BAD_LINE),
+    ]
+    assert tsv(query(db, "SELECT id, first_name, age, version, is_deleted FROM people FINAL ORDER BY id")) == (
+        SNAPSHOT_STATE + [(ANA, "ana", "7", "0", "0")]
+    )
+    # Each inserted row ended in exactly one of the two tables …
+    assert count(db, "people") + count(db, "dynamo_errors") == 3 + len(lines)
+    assert count(db, "people_snapshot") == 0
+    # … after exactly one call of the function on it.
+    assert calls.delta == one_block(lines)
+
+
+def test_stream_kinesis_records(db, params):
+    run_file(db, "05_stream.sql", params)
+    records = KINESIS.read_text().splitlines()
+    assert len(records) == 4
+    sent = records[:2] + [BAD_RECORD] + records[2:]
+    with UdfCalls(db) as calls:
+        insert_lines(db, "people_stream", sent)
+
+    state, errors = (tsv(t) for t in run_file(db, "06_current_state.sql", params))
+    # INSERT bob (µs precision), MODIFY sally (ms, no precision field: ×1000), REMOVE zoe and
+    # the TTL REMOVE of li: both hidden by FINAL. ana (staged snapshot) is untouched.
+    assert state == [
+        (SALLY, "sally", "27", "1732406501000000", "0"),
+        (BOB, "bob", "33", "1732406500123456", "0"),
+        (ANA, "ana", "7", "0", "0"),
+    ]
+    # The deletes are stored as delete markers with the record's time in µs.
+    assert tsv(query(db, "SELECT id, version FROM people WHERE is_deleted = 1 ORDER BY id")) == [
+        (ZOE, "1732406502345678"),
+        (LI, "1732406503000001"),
+    ]
+    assert tsv(query(db, "SELECT `table`, source, error, line FROM dynamo_errors WHERE source = 'stream'")) == [
+        ("people", "stream", BAD_RECORD_ERROR, BAD_RECORD),
+    ]
+    assert [r[:3] + r[5:] for r in errors] == [
+        ("people", "snapshot", "1", BAD_LINE_ERROR),
+        ("people", "stream", "1", BAD_RECORD_ERROR),
+    ]
+    assert count(db, "people") + count(db, "dynamo_errors") == 3 + 2 + len(sent)
+    assert count(db, "people_stream") == 0 and count(db, "people_flat") == 0
+    assert calls.delta == one_block(sent)
+
+
+def test_stream_lambda_event_split_into_records(db):
+    # The form shown in 05_stream.sql for an event file (here an absolute path).
+    with UdfCalls(db) as calls:
+        query(db, "INSERT INTO people_stream SELECT arrayJoin(JSONExtractArrayRaw(event, 'Records')) "
+                  "FROM file({path:String}, 'RawBLOB', 'event String')", {"path": str(LAMBDA_EVENT)})
+    assert tsv(query(db, f"SELECT first_name, age, version FROM people FINAL WHERE id = '{SALLY}'")) == [
+        ("sally", "28", "1732406510000000"),          # seconds ×10⁶
+    ]
+    assert calls.delta[UDF_CALLS] == 1
+
+
+def test_only_the_loading_views_call_the_function(db):
+    """Why one call per row: only the objects that write INTO people_flat call dynamo_flatten;
+    the two views that read people_flat use the column j of the block they are given."""
+    views = tsv(query(db, f"SELECT name, as_select, create_table_query FROM system.tables "
+                          f"WHERE database = '{DB}' AND engine = 'MaterializedView' ORDER BY name"))
+    calls = {name: "dynamo_flatten(" in select for name, select, _ in views}
+    targets = {name: re.search(r" TO (\S+)", create).group(1) for name, _, create in views}
+    assert calls == {"people_errors_mv": False, "people_flat_mv": False,
+                     "people_snapshot_mv": True, "people_stream_mv": True}
+    assert targets == {"people_errors_mv": f"{DB}.dynamo_errors", "people_flat_mv": f"{DB}.people",
+                       "people_snapshot_mv": f"{DB}.people_flat", "people_stream_mv": f"{DB}.people_flat"}
+    snapshot_insert, = split_statements((SQL_DIR / "03_snapshot_from_s3.sql").read_text(), keep_comments=False)
+    assert snapshot_insert.count("dynamo_flatten(") == 1 and "INSERT INTO people_flat" in snapshot_insert
+    assert tsv(query(db, f"SELECT name, engine FROM system.tables WHERE database = '{DB}' "
+                         "AND name IN ('people_flat', 'people_snapshot', 'people_stream') ORDER BY name")) == [
+        ("people_flat", "Null"), ("people_snapshot", "Null"), ("people_stream", "Null"),
+    ]
+
+
+# --- cleanup ----------------------------------------------------------------------------------
+
+
+def test_cleanup_staging_drops_the_staged_path_only(db, params):
+    assert tables(db) == OBJECTS_AFTER_LOADS
+    assert run_file(db, "07_cleanup_staging.sql", params) == ["", ""]
+    assert tables(db) == [t for t in OBJECTS_AFTER_LOADS if not t.startswith("people_snapshot")]
+    # Running it again is harmless (IF EXISTS).
+    run_file(db, "07_cleanup_staging.sql", params)
+
+
+def test_drop_errors_table_only_when_empty(db, params):
+    before = tables(db)
+    with pytest.raises(Exception, match=r"(?s)dynamo_errors is not empty: nothing was dropped.*"
+                                        r"FUNCTION_THROW_IF_VALUE_IS_NON_ZERO"):
+        run_file(db, "08_drop_errors_table.sql", params)
+    assert tables(db) == before
+
+    query(db, "TRUNCATE TABLE dynamo_errors")
+    # Another destination table's errors view also writes into dynamo_errors: refused.
+    query(db, "CREATE TABLE things_flat (source LowCardinality(String), line String, j String) ENGINE = Null")
+    query(db, "CREATE MATERIALIZED VIEW things_errors_mv TO dynamo_errors AS SELECT 'things' AS `table`, "
+              "source, JSONExtractString(j, '_error') AS error, line FROM things_flat "
+              "WHERE startsWith(j, '{\"_error\"')")
+    with pytest.raises(Exception, match="another materialized view writes into dynamo_errors"):
+        run_file(db, "08_drop_errors_table.sql", params)
+    assert "dynamo_errors" in tables(db) and "people_errors_mv" in tables(db)
+    query(db, "DROP VIEW things_errors_mv")
+    query(db, "DROP TABLE things_flat")
+
+    run_file(db, "08_drop_errors_table.sql", params)
+    assert tables(db) == [t for t in before if t not in ("dynamo_errors", "people_errors_mv")]
+    # As the header says: without the errors view a bad row is now dropped silently,
+    # and good rows still load.
+    rows = count(db, "people")
+    insert_lines(db, "people_stream", [BAD_RECORD])
+    assert count(db, "people") == rows
+
+
+def test_purge_deleted_rows(db, params):
+    final = "SELECT id, first_name, age, version, is_deleted FROM people {} ORDER BY id"
+    state = tsv(query(db, final.format("FINAL")))
+    assert count(db, "people WHERE is_deleted = 1") == 2
+    run_file(db, "09_purge_deleted.sql", params)
+    # Every key now has one stored row, deleted keys none: the table equals its FINAL view.
+    assert tsv(query(db, final.format(""))) == state == [
+        (SALLY, "sally", "28", "1732406510000000", "0"),
+        (BOB, "bob", "33", "1732406500123456", "0"),
+        (ANA, "ana", "7", "0", "0"),
+    ]
