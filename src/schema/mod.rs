@@ -27,6 +27,20 @@ pub struct Spec {
     pub deleted_field: String,
     /// The export's data files, e.g. `https://bucket.s3.amazonaws.com/prefix/AWSDynamoDB/<id>/data/*.json.gz`.
     pub s3_url: String,
+    pub s3_auth: S3Auth,
+}
+
+/// How the snapshot load signs its S3 requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum S3Auth {
+    /// Access key and secret as query parameters `{access_key_id:String}`,
+    /// `{secret_access_key:String}` (`clickhouse-client --param_access_key_id=…`).
+    #[default]
+    Keys,
+    /// Unsigned requests, for a public bucket.
+    NoSign,
+    /// No credentials in the query: the server's own (environment, role, config).
+    Server,
 }
 
 /// A problem with the sample or the keys.
@@ -224,15 +238,24 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
         ident(&format!("{t}_stream"))
     );
 
+    let (auth_note, auth_args) = match spec.s3_auth {
+        S3Auth::Keys => (
+            "-- Parameters: --param_access_key_id=… --param_secret_access_key=…",
+            "{access_key_id:String}, {secret_access_key:String}, ",
+        ),
+        S3Auth::NoSign => ("-- Unsigned requests (public bucket).", "NOSIGN, "),
+        S3Auth::Server => (
+            "-- The server's own S3 credentials (environment, role, config).",
+            "",
+        ),
+    };
     let _ = writeln!(
         w,
-        "\n-- Snapshot: the full export straight from S3 (run once, after the stream is enabled).\n\
-         -- Credentials: add the access key and secret after the URL, or NOSIGN for a public bucket,\n\
-         -- or leave them out to use the server's environment/role credentials."
+        "\n-- Snapshot: the full export straight from S3 (run once, after the stream is enabled).\n{auth_note}"
     );
     let _ = writeln!(
         w,
-        "INSERT INTO {}\nSELECT 'snapshot', line, {func}(line)\nFROM s3({}, 'LineAsString');",
+        "INSERT INTO {}\nSELECT 'snapshot', line, {func}(line)\nFROM s3({}, {auth_args}'LineAsString');",
         ident(&flat),
         literal(&spec.s3_url)
     );
@@ -252,6 +275,7 @@ mod tests {
             version_field: "version".into(),
             deleted_field: "is_deleted".into(),
             s3_url: "https://b.s3.amazonaws.com/p/AWSDynamoDB/x/data/*.json.gz".into(),
+            s3_auth: S3Auth::Keys,
         }
     }
 
@@ -284,6 +308,10 @@ mod tests {
         assert!(ddl.contains("`odd name` Decimal(38, 1)"));
         assert!(ddl.contains("ORDER BY (`id`)"));
         assert!(sql.contains("dynamo_flatten_exact(record)"));
+        assert!(sql.contains(
+            "FROM s3('https://b.s3.amazonaws.com/p/AWSDynamoDB/x/data/*.json.gz', \
+             {access_key_id:String}, {secret_access_key:String}, 'LineAsString');"
+        ));
     }
 
     #[test]

@@ -39,7 +39,7 @@ def statements(sql: str) -> list[str]:
 @pytest.fixture(scope="module")
 def loaded(ch, binary):
     sql = generate(
-        binary, "--table", "sch_people", "--partition-key", "id", "--s3-url", EXPORT_GLOB,
+        binary, "--table", "sch_people", "--partition-key", "id", "--s3-url", EXPORT_GLOB, "--s3-auth", "server",
         *sorted(str(p) for p in FIXTURES.glob("export-full/AWSDynamoDB/*/data/*.json.gz")),
         str(KINESIS),
     )
@@ -103,7 +103,7 @@ def test_odd_names_and_collisions(ch, binary, tmp_path):
         '{"Item":{"pk":{"S":"a"},"first-name":{"S":"x"},"version":{"N":"7"},"we`ird":{"N":"-3"}}}\n'
     )
     sql = generate(binary, "--table", "odd table", "--partition-key", "pk", "--s3-url",
-                   str(sample), str(sample))
+                   str(sample), "--s3-auth", "server", str(sample))
     stmts = statements(sql)
     snapshot = stmts.pop()
     for s in stmts:

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use dynamo_flatten::flatten::{Flattener, Options};
-use dynamo_flatten::schema::{self, Documents, InferOptions, Inferrer, Missing, Spec};
+use dynamo_flatten::schema::{self, Documents, InferOptions, Inferrer, Missing, S3Auth, Spec};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -51,6 +51,11 @@ pub struct SchemaArgs {
     )]
     s3_url: String,
 
+    /// How the snapshot load signs its S3 requests: keys as query parameters,
+    /// NOSIGN, or the server's own credentials.
+    #[arg(long, value_enum, default_value_t = S3AuthArg::Keys)]
+    s3_auth: S3AuthArg,
+
     /// Name of the version column (as given to the function).
     #[arg(long, default_value = "version", value_name = "NAME")]
     version_field: String,
@@ -61,6 +66,13 @@ pub struct SchemaArgs {
 
     /// Sample files (gzip-compressed if they end in .gz); standard input if none.
     files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum S3AuthArg {
+    Keys,
+    Nosign,
+    Server,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -134,6 +146,11 @@ pub fn run(args: &SchemaArgs) -> Result<(), String> {
         version_field: args.version_field.clone(),
         deleted_field: args.deleted_field.clone(),
         s3_url: args.s3_url.clone(),
+        s3_auth: match args.s3_auth {
+            S3AuthArg::Keys => S3Auth::Keys,
+            S3AuthArg::Nosign => S3Auth::NoSign,
+            S3AuthArg::Server => S3Auth::Server,
+        },
     };
     let opts = InferOptions {
         missing: match args.missing {
