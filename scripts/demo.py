@@ -1,28 +1,48 @@
 """The snapshot-and-changes flow on the embedded ClickHouse engine (chDB).
 
-1. registers `dynamo_flatten` from clickhouse-config/ (the shipped function file),
-2. loads the sample DynamoDB full export (gzip JSON lines) through the UDF into a
-   ReplacingMergeTree(version, is_deleted) table,
-3. applies change records (Kinesis Data Streams for DynamoDB records, incremental-export
-   lines, a DynamoDB Streams record) through the same function,
-4. prints the table after each step and the final state read with FINAL.
+Part 1, the sample export in tests/fixtures/:
+  registers `dynamo_flatten` from clickhouse-config/ (the shipped function file), loads the
+  export through the UDF into a ReplacingMergeTree(version, is_deleted) table, applies change
+  records (Kinesis Data Streams for DynamoDB records, incremental-export lines, a DynamoDB
+  Streams record) through the same function, and prints the table before and after.
 
-Run it with scripts/demo, which builds the program first.
+Part 2, a generated export (100 000 items by default, --items N):
+  writes it as a real export (manifests, gzip parts, an empty part), serves it from a local S3
+  server, generates the tables with `dynamo-flatten schema`, loads the snapshot from S3 through
+  the UDF, applies a batch of change records (INSERT/MODIFY/REMOVE, duplicates, shuffled, a few
+  malformed) through the stream landing table, and reports rows, rows/s, errors and the final
+  state.
+
+Run it with scripts/demo, which builds the programs first.
 """
 
 from __future__ import annotations
 
+import argparse
+import base64
+import copy
+import gzip
+import hashlib
+import json
+import random
+import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from chdb_udf import build_udf_dir, open_session  # noqa: E402
+from local_s3 import LocalS3  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 WORK = REPO / ".work" / "demo"
+BIN = REPO / "target" / "release" / "dynamo-flatten"
+GEN = REPO / "target" / "release" / "examples" / "gen_export"
+EXPORT_ID = "01732406400000-0d3e5a7c"
+MARK = "UPDATED-BY-STREAM"  # the status the MODIFY records set
 
 COLUMNS = "id String, first_name String, age UInt8, tags Array(String), version UInt64, is_deleted UInt8"
 
@@ -38,11 +58,21 @@ def step(title: str) -> None:
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--items", type=int, default=100_000, help="items in the generated export")
+    args = ap.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     udf = build_udf_dir(WORK / "udf")
     s = open_session(WORK / "db", udf)
+    print("# Part 1: the sample export")
+    sample_flow(s)
+    print(f"\n# Part 2: a generated export of {args.items} items, served from a local S3 server")
+    generated_flow(s, args.items)
+    return 0
 
+
+def sample_flow(s) -> None:
     def q(sql: str) -> str:
         return s.query(sql, "PrettyCompactMonoBlock").bytes().decode()
 
@@ -109,7 +139,160 @@ def main() -> int:
     final = scalar("SELECT count() FROM people FINAL")
     errs = scalar("SELECT count() FROM load_errors")
     print(f"final rows: {final}, error rows kept in load_errors: {errs}")
-    return 0
+
+
+def write_export(root: Path, items: int, parts: int = 4) -> Path:
+    """A full export as DynamoDB writes it: manifests, _started, gzip parts, an empty part."""
+    base = root / "AWSDynamoDB" / EXPORT_ID
+    data = base / "data"
+    data.mkdir(parents=True)
+    files = []
+    for k in range(parts):
+        n = items // parts + (1 if k < items % parts else 0)
+        out = data / f"{k:02d}{hashlib.sha1(str(k).encode()).hexdigest()[:24]}.json.gz"
+        subprocess.run([str(GEN), "--items", str(n), "--seed", str(100 + k), "--gzip",
+                        "--out", str(out)], check=True)
+        files.append((out, n))
+        print(f"  part {k}: {n} items, {out.stat().st_size / 1e6:.1f} MB gzip", flush=True)
+    empty = data / "zz0emptypartition000000000.json.gz"
+    empty.write_bytes(gzip.compress(b""))
+    files.append((empty, 0))
+    with open(base / "manifest-files.json", "w") as f:
+        for path, n in files:
+            body = path.read_bytes()
+            f.write(json.dumps({
+                "itemCount": n,
+                "md5Checksum": base64.b64encode(hashlib.md5(body).digest()).decode(),
+                "etag": hashlib.md5(body).hexdigest(),
+                "dataFileS3Key": f"dynamo/AWSDynamoDB/{EXPORT_ID}/data/{path.name}",
+            }) + "\n")
+    (base / "manifest-summary.json").write_text(json.dumps({
+        "version": "2020-06-30", "exportArn": f"arn:aws:dynamodb:us-east-1:123456789012:table/orders/export/{EXPORT_ID}",
+        "tableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders", "s3Bucket": "exports",
+        "s3Prefix": "dynamo", "itemCount": items, "outputFormat": "DYNAMODB_JSON",
+        "manifestFilesS3Key": f"dynamo/AWSDynamoDB/{EXPORT_ID}/manifest-files.json"}))
+    (base / "_started").write_text("")
+    return files[0][0]
+
+
+def double_encode_binary(image: dict) -> dict:
+    """Kinesis Data Streams for DynamoDB records carry B values base64-encoded twice."""
+    def walk(v):
+        (tag, x), = v.items()
+        if tag == "B":
+            return {"B": base64.b64encode(x.encode()).decode()}
+        if tag == "BS":
+            return {"BS": [base64.b64encode(e.encode()).decode() for e in x]}
+        if tag == "M":
+            return {"M": {k: walk(e) for k, e in x.items()}}
+        if tag == "L":
+            return {"L": [walk(e) for e in x]}
+        return v
+    return {k: walk(v) for k, v in image.items()}
+
+
+def change_records(sample: Path, count: int, rng: random.Random):
+    """INSERT/MODIFY/REMOVE records for items of the export, with duplicates and shuffled."""
+    with gzip.open(sample, "rt") as f:
+        items = [json.loads(line)["Item"] for _, line in zip(range(count), f)]
+    ts = 1732500000000000
+    records, expect = [], {"modified": 0, "removed": 0, "inserted": 0}
+    for i, item in enumerate(items):
+        keys = {"pk": item["pk"], "sk": item["sk"]}
+        ts += rng.randrange(1, 5000)
+        dyn = {"ApproximateCreationDateTime": ts, "ApproximateCreationDateTimePrecision": "MICROSECOND",
+               "Keys": keys}
+        if i % 3 == 0:
+            new = copy.deepcopy(item)
+            new["status"] = {"S": MARK}
+            dyn.update(NewImage=double_encode_binary(new), OldImage=double_encode_binary(item))
+            event = "MODIFY"
+            expect["modified"] += 1
+        elif i % 3 == 1:
+            dyn.update(OldImage=double_encode_binary(item))
+            event = "REMOVE"
+            expect["removed"] += 1
+        else:
+            new = copy.deepcopy(item)
+            new["pk"] = {"S": "CUSTOMER#NEW" + item["pk"]["S"].split("#")[1]}
+            dyn.update(Keys={"pk": new["pk"], "sk": item["sk"]}, NewImage=double_encode_binary(new))
+            event = "INSERT"
+            expect["inserted"] += 1
+        records.append(json.dumps({"awsRegion": "us-east-1", "eventID": f"ev-{i}", "eventName": event,
+                                   "userIdentity": None, "recordFormat": "application/json",
+                                   "tableName": "orders", "dynamodb": dyn, "eventSource": "aws:dynamodb"},
+                                  ensure_ascii=False))
+    records += rng.sample(records, len(records) // 10)  # at-least-once delivery: duplicates
+    rng.shuffle(records)  # and no order
+    records += ['{"eventName":"MODIFY","dynamodb":{"ApproximateCreationDateTime":1}}', "not json"]
+    return records, expect
+
+
+def generated_flow(s, items: int) -> None:
+    def scalar(sql: str, **params) -> str:
+        return s.query(sql, "TSV", params=params).bytes().decode().strip()
+
+    def q(sql: str) -> str:
+        return s.query(sql, "PrettyCompactMonoBlock").bytes().decode()
+
+    step(f"generate the export ({items} items)")
+    root = WORK / "export"
+    sample = write_export(root, items)
+
+    with LocalS3() as s3:
+        n = s3.upload_tree(root, "exports", "dynamo")
+        url = s3.url("exports", f"dynamo/AWSDynamoDB/{EXPORT_ID}/data/*.json.gz")
+        print(f"  {n} files uploaded to the local S3 server: {url}")
+
+        step("generate the tables: dynamo-flatten schema (a sample: the first part)")
+        sql = subprocess.run([str(BIN), "schema", "--table", "orders", "--partition-key", "pk",
+                              "--sort-key", "sk", "--s3-url", url, str(sample)],
+                             check=True, capture_output=True, text=True).stdout
+        body = "\n".join(l for l in sql.splitlines() if not l.startswith("--"))
+        stmts = [x.strip() for x in re.split(r";\s*$", body, flags=re.M) if x.strip()]
+        print(stmts[0])
+        snapshot = stmts.pop()
+        for st in stmts:
+            s.query(st)
+
+        step("snapshot: INSERT … SELECT … dynamo_flatten(line) FROM s3(…) (generated SQL)")
+        started = time.perf_counter()
+        s.query(snapshot, params={"access_key_id": LocalS3.KEY, "secret_access_key": LocalS3.SECRET})
+        secs = time.perf_counter() - started
+    loaded = int(scalar("SELECT count() FROM orders"))
+    errors = int(scalar("SELECT count() FROM dynamo_errors WHERE table = 'orders'"))
+    print(f"  {loaded} rows loaded in {secs:.2f} s ({loaded / secs:,.0f} rows/s), {errors} errors")
+
+    step("stream: a batch of change records into orders_stream")
+    records, expect = change_records(sample, min(3000, items), random.Random(7))
+    path = WORK / "changes.jsonl"
+    path.write_text("\n".join(records) + "\n")
+    started = time.perf_counter()
+    s.query(f"INSERT INTO orders_stream SELECT line FROM file('{path}', 'LineAsString')")
+    secs = time.perf_counter() - started
+    print(f"  {len(records)} records ({expect['modified']} MODIFY, {expect['removed']} REMOVE, "
+          f"{expect['inserted']} INSERT, {len(records) // 11} duplicates, 2 malformed, shuffled) "
+          f"in {secs:.2f} s")
+
+    step("report")
+    final = int(scalar("SELECT count() FROM orders FINAL"))
+    want = loaded - expect["removed"] + expect["inserted"]
+    shipped = int(scalar(f"SELECT countIf(status = '{MARK}') FROM orders FINAL"))
+    print(f"  snapshot rows loaded:     {loaded}")
+    print(f"  rows in FINAL:            {final} (expected {want}: loaded - removed + inserted)")
+    print(f"  status = '{MARK}': {shipped} (expected {expect['modified']})")
+    print(q("SELECT source, error, count() AS rows FROM dynamo_errors WHERE table = 'orders' "
+            "GROUP BY source, error ORDER BY source, error"))
+    print("  a modified, a removed and an inserted item, all their row versions:")
+    first = [json.loads(line)["Item"] for _, line in zip(range(3), gzip.open(sample, "rt"))]
+    keys = [first[0]["pk"]["S"], first[1]["pk"]["S"], "CUSTOMER#NEW" + first[2]["pk"]["S"].split("#")[1]]
+    sks = [first[0]["sk"]["S"], first[1]["sk"]["S"], first[2]["sk"]["S"]]
+    cond = " OR ".join(f"(pk = '{k}' AND sk = '{sk}')" for k, sk in zip(keys, sks))
+    print(q(f"SELECT pk, sk, status, version, is_deleted FROM orders WHERE {cond} ORDER BY pk, version"))
+    print("  … and in FINAL:")
+    print(q(f"SELECT pk, sk, status, version FROM orders FINAL WHERE {cond} ORDER BY pk"))
+    if final != want or shipped != expect["modified"]:
+        raise SystemExit("the final state does not match the changes applied")
 
 
 if __name__ == "__main__":
