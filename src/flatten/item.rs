@@ -22,6 +22,9 @@ pub(crate) struct Style {
 pub(crate) struct Reserved {
     /// (metadata name, renamed attribute name, renamed name as a JSON string)
     pub(crate) names: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    /// Renaming is impossible when a renamed name is itself a metadata name
+    /// (e.g. fields `version` and `item_version`): such attributes are errors.
+    pub(crate) renamable: bool,
 }
 
 /// Prefix given to an item attribute whose name is a metadata field's name.
@@ -39,8 +42,11 @@ impl Reserved {
                     json_string(&renamed),
                 )
             })
-            .collect();
-        Reserved { names }
+            .collect::<Vec<_>>();
+        let renamable = !names
+            .iter()
+            .any(|(_, renamed, _)| metadata_names.iter().any(|m| m.as_bytes() == renamed));
+        Reserved { names, renamable }
     }
 }
 
@@ -120,6 +126,10 @@ impl<'a, 'o> Transcoder<'a, 'o> {
         };
         for (j, (meta, renamed, renamed_json)) in r.names.iter().enumerate() {
             if name == meta.as_slice() {
+                if !r.renamable {
+                    let n = String::from_utf8_lossy(meta).into_owned();
+                    return Err(Error::new(ErrorKind::MetadataCollision(n), key.start - 1));
+                }
                 *seen |= 1 << (2 * j);
                 self.out.extend_from_slice(renamed_json);
                 return Ok(());
@@ -370,11 +380,17 @@ impl<'a, 'o> Transcoder<'a, 'o> {
             self.out.extend_from_slice(s.quoted(self.c.b));
             return Ok(());
         }
-        let text = s.content(self.c.b);
+        let unescaped;
+        let text = if s.escaped {
+            // Rare: a producer that writes "/" as "\/".
+            unescaped = serde_json::from_slice::<String>(s.quoted(self.c.b)).unwrap_or_default();
+            unescaped.as_bytes()
+        } else {
+            s.content(self.c.b)
+        };
         self.scratch.clear();
-        let inner_ok = !s.escaped
-            && STANDARD.decode_vec(text, self.scratch).is_ok()
-            && is_base64_text(self.scratch);
+        let inner_ok =
+            STANDARD.decode_vec(text, self.scratch).is_ok() && is_base64_text(self.scratch);
         if !inner_ok {
             return Err(Error::new(ErrorKind::BinaryNotDoubleEncoded, s.start));
         }

@@ -38,7 +38,7 @@ pub(crate) fn scaled_u64(text: &[u8], scale: i32) -> Option<u64> {
     for &d in digits.take(keep) {
         v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
-    if shift > 0 {
+    if shift > 0 && v != 0 {
         v = v.checked_mul(10u64.checked_pow(shift as u32)?)?;
     }
     Some(v)
@@ -65,6 +65,7 @@ mod tests {
             ("18446744073709551616", 0, None),
             ("abc", 0, None),
             ("1e-400", 0, Some(0)),
+            ("0e20", 6, Some(0)),
         ];
         for &(t, s, want) in cases {
             assert_eq!(scaled_u64(t.as_bytes(), s), want, "{t} scale {s}");
