@@ -97,3 +97,20 @@ def ch(tmp_path_factory, udf_dir) -> CH:
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A moto S3 server on 127.0.0.1 (see sqlrun.moto_server), shared by the test modules that
+    read from S3; each module uses its own bucket. Stopped at the end of the session."""
+    import sqlrun
+
+    try:
+        server = sqlrun.moto_server()
+        endpoint = server.__enter__()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    try:
+        yield endpoint
+    finally:
+        server.__exit__(None, None, None)

@@ -1,11 +1,12 @@
 """The SQL scripts in sql/, run as written in chDB, with the snapshot read from an S3 server.
 
-The S3 server is moto (`moto_server` from the venv) on 127.0.0.1 at a free port; the sample
-full export (manifests, `_started`, both data files, the empty one included) is uploaded to
-it with boto3 under s3://my-exports/dynamo/AWSDynamoDB/<export-id>/, as DynamoDB writes it.
+The S3 server is moto (`moto_server` from the venv) on 127.0.0.1 at a free port (the
+`s3_endpoint` fixture of conftest.py); the sample full export (manifests, `_started`, both
+data files, the empty one included) is uploaded to it with boto3 under
+s3://my-exports/dynamo/AWSDynamoDB/<export-id>/, as DynamoDB writes it.
 
-How the scripts are run: each file is split into statements (comments, strings and quoted
-identifiers are respected, see `split_statements`) and every statement is sent unchanged.
+How the scripts are run (sqlrun.py): each file is split into statements (comments, strings and
+quoted identifiers are respected, see `split_statements`) and every statement is sent unchanged.
 Query parameters are NOT substituted here: chDB's `Session.query(sql, fmt, params={...})`
 hands them to the engine, which replaces `{name:Type}` itself, the same mechanism as
 `clickhouse-client --param_name=…`. Like clickhouse-client with `--multiquery`, every
@@ -25,19 +26,12 @@ from __future__ import annotations
 
 import gzip
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, REPO, _unescape_tsv
+from conftest import FIXTURES
+from sqlrun import SQL_DIR, count, insert_lines, query, run_file, s3_client, split_statements, tsv
 
-SQL_DIR = REPO / "sql"
 DB = "sql_flow"
 
 EXPORT_ID = "01732406400000-8f3a1c2e"
@@ -73,87 +67,11 @@ OBJECTS_AFTER_LOADS = [
 ]
 
 
-# --- running the scripts ---------------------------------------------------------------------
-
-
-def split_statements(sql: str, keep_comments: bool = True) -> list[str]:
-    """The statements of a script, split at `;` outside comments, strings and quoted names.
-
-    `-- …` and `/* … */` are comments; '…', "…" and `…` may contain `;`, backslash escapes
-    and doubled quotes. Comment-only pieces are dropped; statements keep their own comments
-    unless keep_comments is false.
-    """
-    out: list[str] = []
-    buf: list[str] = []
-    i, n, has_code = 0, len(sql), False
-    while i < n:
-        c = sql[i]
-        if sql.startswith("--", i):
-            end = sql.find("\n", i)
-            j = n if end < 0 else end + 1
-            buf.append(sql[i:j] if keep_comments else "\n")
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            if end < 0:
-                raise ValueError(f"unterminated comment at {i}")
-            j = end + 2
-            buf.append(sql[i:j] if keep_comments else " ")
-        elif c in "'\"`":
-            j = i + 1
-            while True:
-                if j >= n:
-                    raise ValueError(f"unterminated {c} at {i}")
-                if sql[j] == "\\":
-                    j += 2
-                elif sql[j] == c and sql.startswith(c + c, j):
-                    j += 2
-                elif sql[j] == c:
-                    break
-                else:
-                    j += 1
-            j += 1
-            buf.append(sql[i:j])
-            has_code = True
-        elif c == ";":
-            if has_code:
-                out.append("".join(buf).strip())
-            buf, has_code, j = [], False, i + 1
-        else:
-            buf.append(c)
-            has_code = has_code or not c.isspace()
-            j = i + 1
-        i = j
-    if has_code:
-        out.append("".join(buf).strip())
-    return out
-
-
-def query(ch, sql: str, params: dict | None = None) -> str:
-    res = ch.session.query(sql, "TabSeparated", params=params or None)
-    return res.bytes().decode() if hasattr(res, "bytes") else str(res)
-
-
-def run_file(ch, name: str, params: dict | None = None) -> list[str]:
-    """Runs sql/<name> statement by statement; returns each statement's TSV output."""
-    return [query(ch, stmt, params) for stmt in split_statements((SQL_DIR / name).read_text())]
-
-
-def tsv(text: str) -> list[tuple]:
-    return [tuple(_unescape_tsv(f) for f in line.split("\t")) for line in text.splitlines()]
-
-
-def insert_lines(ch, table: str, lines: list[str]) -> None:
-    """One INSERT … FORMAT LineAsString with one row per line: what a forwarder sends."""
-    assert all("\n" not in line for line in lines)
-    query(ch, f"INSERT INTO {table} FORMAT LineAsString\n" + "".join(line + "\n" for line in lines))
+# --- this module's database ------------------------------------------------------------------
 
 
 def tables(ch) -> list[str]:
     return [r[0] for r in tsv(query(ch, f"SELECT name FROM system.tables WHERE database = '{DB}' ORDER BY name"))]
-
-
-def count(ch, sql_from: str) -> int:
-    return int(query(ch, f"SELECT count() FROM {sql_from}"))
 
 
 # --- proving one call of dynamo_flatten per row ------------------------------------------------
@@ -203,56 +121,10 @@ class UdfCalls:
 # --- fixtures ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A moto S3 server on 127.0.0.1, stopped at the end of the module."""
-    moto = Path(sys.executable).parent / "moto_server"
-    if not moto.exists():
-        pytest.fail(f"{moto} not found: run scripts/setup (moto[server] is in requirements.txt)")
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                direct.open(endpoint + "/", timeout=1).close()
-                break
-            except (urllib.error.URLError, OSError):
-                if proc.poll() is not None:
-                    pytest.fail(f"moto_server exited with {proc.returncode}")
-                if time.monotonic() > deadline:
-                    pytest.fail("moto_server did not answer within 20 s")
-                time.sleep(0.05)
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def export_url(s3_endpoint) -> str:
     """Uploads the sample export tree; returns the data-file glob that 03 takes as `url`."""
-    import boto3
-    from botocore.config import Config
-
-    s3 = boto3.client(
-        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    s3 = s3_client(s3_endpoint)
     s3.create_bucket(Bucket=BUCKET)
     files = sorted(p for p in EXPORT_DIR.rglob("*") if p.is_file())
     for p in files:
