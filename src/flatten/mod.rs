@@ -283,44 +283,15 @@ impl Flattener {
         inner: &mut Vec<Field>,
         out: &mut Vec<u8>,
     ) -> Result<Flattened, Error> {
-        top.clear();
-        let mut c = Cursor::new(input);
-        envelope::scan_object(&mut c, 0, top)?;
-        c.finish()?;
-        let kind = envelope::classify(input, top);
-        if let Some(w) = want {
-            if w != kind {
-                return Err(Error::new(ErrorKind::WrongShape(kind_name(w)), 0));
-            }
-        }
-        let snapshot = self.opts.snapshot_version;
-        match kind {
-            Kind::Lambda => Err(Error::new(ErrorKind::LambdaEvent, 0)),
-            Kind::Item => {
-                let at = input.iter().position(|&b| b == b'{').unwrap_or(0);
-                self.item_at(input, at, 0, Shape::Item, snapshot, false, false, out)
-            }
-            Kind::Export => {
-                let at = top[0].start;
-                self.item_at(input, at, 1, Shape::Export, snapshot, false, false, out)
-            }
-            Kind::Incremental => {
-                let ch = envelope::incremental(input, top, inner)?;
-                let (v, d) = (ch.version, ch.deleted);
-                self.item_at(input, ch.image_at, 1, Shape::Incremental, v, d, false, out)
-            }
-            Kind::Change => {
-                let ch = envelope::change_record(input, top, inner)?;
-                let shape = if ch.kinesis {
-                    Shape::Kinesis
-                } else {
-                    Shape::Streams
-                };
-                let unwrap = ch.kinesis && self.opts.kinesis_binary == KinesisBinary::Unwrap;
-                let (v, d) = (ch.version, ch.deleted);
-                self.item_at(input, ch.image_at, 2, shape, v, d, unwrap, out)
-            }
-        }
+        let loc = self.locate_with(input, want, top, inner)?;
+        let (depth, unwrap) = match loc.shape {
+            Shape::Item => (0, false),
+            Shape::Export | Shape::Incremental => (1, false),
+            Shape::Streams => (2, false),
+            Shape::Kinesis => (2, self.opts.kinesis_binary == KinesisBinary::Unwrap),
+        };
+        let (v, d) = (loc.version, loc.deleted);
+        self.item_at(input, loc.item.start, depth, loc.shape, v, d, unwrap, out)
     }
 
     /// Finds the item in `input` without writing anything: the shape, the
@@ -336,15 +307,25 @@ impl Flattener {
         }
         let mut top = std::mem::take(&mut self.top);
         let mut inner = std::mem::take(&mut self.inner);
-        let r = self.locate_with(input, &mut top, &mut inner);
+        let want = match self.opts.shape {
+            ShapeHint::Auto => None,
+            ShapeHint::Item => Some(Kind::Item),
+            ShapeHint::Export => Some(Kind::Export),
+            ShapeHint::Incremental => Some(Kind::Incremental),
+            ShapeHint::Change => Some(Kind::Change),
+        };
+        let r = self.locate_with(input, want, &mut top, &mut inner);
         self.top = top;
         self.inner = inner;
         r
     }
 
+    /// Scans the top-level object and finds the item by the document's keys
+    /// (or as `want` says).
     fn locate_with(
         &self,
         input: &[u8],
+        want: Option<Kind>,
         top: &mut Vec<Field>,
         inner: &mut Vec<Field>,
     ) -> Result<Located, Error> {
@@ -357,12 +338,14 @@ impl Flattener {
         let start = c.i;
         envelope::scan_object(&mut c, 0, top)?;
         c.finish()?;
-        let kind = match self.opts.shape {
-            ShapeHint::Auto => envelope::classify(input, top),
-            ShapeHint::Item => Kind::Item,
-            ShapeHint::Export => Kind::Export,
-            ShapeHint::Incremental => Kind::Incremental,
-            ShapeHint::Change => Kind::Change,
+        let kind = match want {
+            // Any object can be read as a bare item.
+            Some(Kind::Item) => Kind::Item,
+            Some(w) if w != envelope::classify(input, top) => {
+                return Err(Error::new(ErrorKind::WrongShape(kind_name(w)), 0));
+            }
+            Some(w) => w,
+            None => envelope::classify(input, top),
         };
         let snapshot = self.opts.snapshot_version;
         let located = |shape, item, version, deleted| Located {
