@@ -156,3 +156,14 @@ def s3_client(endpoint: str):
         aws_access_key_id="test", aws_secret_access_key="test",
         config=Config(s3={"addressing_style": "path"}),
     )
+
+
+def own_database(ch, name: str) -> Iterator:
+    """Runs a test module in its own database of the shared session (a fixture body)."""
+    ch.run(f"DROP DATABASE IF EXISTS {name}")
+    ch.run(f"CREATE DATABASE {name}")
+    ch.run(f"USE {name}")
+    try:
+        yield ch
+    finally:
+        ch.run("USE default")

@@ -53,7 +53,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from sqlrun import count, insert_lines, query, run_file, s3_client, tsv
+from sqlrun import count, own_database, insert_lines, query, run_file, s3_client, tsv
 
 DB = "cdc_model"
 SEED = 20241124
@@ -451,13 +451,7 @@ def sim() -> Sim:
 
 @pytest.fixture(scope="module")
 def db(ch):
-    ch.run(f"DROP DATABASE IF EXISTS {DB}")
-    ch.run(f"CREATE DATABASE {DB}")
-    ch.run(f"USE {DB}")
-    try:
-        yield ch
-    finally:
-        ch.run("USE default")
+    yield from own_database(ch, DB)
 
 
 @pytest.fixture(scope="module")

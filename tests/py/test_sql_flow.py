@@ -30,7 +30,7 @@ import re
 import pytest
 
 from conftest import FIXTURES
-from sqlrun import SQL_DIR, count, insert_lines, query, run_file, s3_client, split_statements, tsv
+from sqlrun import SQL_DIR, count, own_database, insert_lines, query, run_file, s3_client, split_statements, tsv
 
 DB = "sql_flow"
 
@@ -150,13 +150,7 @@ def params(export_url) -> dict:
 @pytest.fixture(scope="module")
 def db(ch):
     """The shared chDB session, switched to this module's own database."""
-    ch.run(f"DROP DATABASE IF EXISTS {DB}")
-    ch.run(f"CREATE DATABASE {DB}")
-    ch.run(f"USE {DB}")
-    try:
-        yield ch
-    finally:
-        ch.run("USE default")
+    yield from own_database(ch, DB)
 
 
 def export_lines() -> list[str]:
