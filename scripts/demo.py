@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from chdb_udf import build_udf_dir, open_session  # noqa: E402
-from local_s3 import LocalS3  # noqa: E402
+from local_aws import LocalS3  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from local_kinesis import LocalKinesis  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from local_aws import LocalKinesis  # noqa: E402
 
 
 def read_shard(c, stream: str, shard: str) -> tuple[list[bytes], bool]:
