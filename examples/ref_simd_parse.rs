@@ -9,7 +9,10 @@
 //! cargo run --release --example ref_simd_parse -- --value < export.json
 //! ```
 
-use std::io::{self, BufRead, BufReader};
+use std::io;
+
+#[path = "../benches/support/lines.rs"]
+mod lines;
 
 // The allocator of the `dynamo-flatten` binary, for a like-for-like comparison.
 #[global_allocator]
@@ -27,22 +30,13 @@ fn main() -> io::Result<()> {
             }
         }
     }
-    let mut input = BufReader::with_capacity(1 << 20, io::stdin().lock());
-    let mut line = Vec::with_capacity(64 * 1024);
     let mut buffers = simd_json::Buffers::new(64 * 1024);
     let mut tape: simd_json::Tape<'static> = simd_json::Tape(Vec::new());
     let (mut lines, mut nodes, mut errors) = (0u64, 0u64, 0u64);
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        while matches!(line.last(), Some(b'\n' | b'\r')) {
-            line.pop();
-        }
+    lines::for_each_stdin_line(|line| {
         lines += 1;
         if value {
-            match simd_json::to_borrowed_value_with_buffers(&mut line, &mut buffers) {
+            match simd_json::to_borrowed_value_with_buffers(line, &mut buffers) {
                 Ok(v) => {
                     std::hint::black_box(&v);
                     nodes += 1;
@@ -51,13 +45,14 @@ fn main() -> io::Result<()> {
             }
         } else {
             let mut t = std::mem::replace(&mut tape, simd_json::Tape(Vec::new())).reset();
-            match simd_json::fill_tape(&mut line, &mut buffers, &mut t) {
+            match simd_json::fill_tape(line, &mut buffers, &mut t) {
                 Ok(()) => nodes += t.0.len() as u64,
                 Err(_) => errors += 1,
             }
             tape = t.reset();
         }
-    }
+        Ok(())
+    })?;
     let what = if value { "documents" } else { "tape nodes" };
     println!("{lines} lines, {nodes} {what}, {errors} errors");
     Ok(())

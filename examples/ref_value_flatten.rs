@@ -10,7 +10,10 @@
 //! cargo run --release --example ref_value_flatten < export.json > flat.json
 //! ```
 
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
+
+#[path = "../benches/support/lines.rs"]
+mod lines;
 
 #[path = "../benches/support/value_flatten.rs"]
 mod value_flatten;
@@ -20,27 +23,18 @@ mod value_flatten;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> io::Result<()> {
-    let mut input = BufReader::with_capacity(1 << 20, io::stdin().lock());
     let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-    let mut line = Vec::with_capacity(64 * 1024);
     let mut errors = 0u64;
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        while matches!(line.last(), Some(b'\n' | b'\r')) {
-            line.pop();
-        }
-        match value_flatten::flatten_line(&line) {
+    lines::for_each_stdin_line(|line| {
+        match value_flatten::flatten_line(line) {
             Ok(v) => serde_json::to_writer(&mut out, &v)?,
             Err(e) => {
                 errors += 1;
                 serde_json::to_writer(&mut out, &serde_json::json!({ "_error": e }))?;
             }
         }
-        out.write_all(b"\n")?;
-    }
+        out.write_all(b"\n")
+    })?;
     out.flush()?;
     if errors > 0 {
         eprintln!("ref_value_flatten: {errors} lines could not be flattened");

@@ -810,6 +810,37 @@ struct Expect {
     hint: ShapeHint,
 }
 
+/// Members of a JSON object being built, in order.
+type Members = Vec<(&'static str, Doc)>;
+
+/// The members of a change record's `dynamodb` object for `item` (timestamp,
+/// keys, and the images its event carries), whether it is a delete, and the
+/// image its row must hold: a delete without an old image holds only the keys.
+fn change_members(
+    item: &[(JStr, Av)],
+    nkeys: usize,
+    event: &Event,
+    old: bool,
+    ts_doc: Doc,
+    kinesis: bool,
+) -> (Members, bool, Vec<(JStr, Av)>) {
+    let keys = keys_of(item, nkeys);
+    let mut d = vec![
+        ("ApproximateCreationDateTime", ts_doc),
+        ("Keys", marshal_item(&keys, kinesis)),
+    ];
+    let deleted = matches!(event, Event::Remove);
+    if !deleted {
+        d.push(("NewImage", marshal_item(item, kinesis)));
+    }
+    let old = old && !matches!(event, Event::Insert);
+    if old {
+        d.push(("OldImage", marshal_item(item, kinesis)));
+    }
+    let image = if deleted && !old { keys } else { item.to_vec() };
+    (d, deleted, image)
+}
+
 fn keys_of(item: &[(JStr, Av)], nkeys: usize) -> Vec<(JStr, Av)> {
     item[..1 + nkeys % item.len()].to_vec()
 }
@@ -905,24 +936,12 @@ fn build(
             nkeys,
             identity,
         } => {
-            let keys = keys_of(item, *nkeys);
             let ts_doc = if *quoted {
                 s(&ts.to_string())
             } else {
                 Doc::Num(ts.to_string())
             };
-            let mut d = vec![
-                ("ApproximateCreationDateTime", ts_doc),
-                ("Keys", marshal_item(&keys, true)),
-            ];
-            let deleted = matches!(event, Event::Remove);
-            if !deleted {
-                d.push(("NewImage", marshal_item(item, true)));
-            }
-            let old = *old && !matches!(event, Event::Insert);
-            if old {
-                d.push(("OldImage", marshal_item(item, true)));
-            }
+            let (mut d, deleted, image) = change_members(item, *nkeys, event, *old, ts_doc, true);
             d.push(("SizeBytes", Doc::Num("123".into())));
             match precision {
                 Precision::Micro => {
@@ -960,7 +979,7 @@ fn build(
                 shape: Shape::Kinesis,
                 version,
                 deleted,
-                image: if deleted && !old { keys } else { item.to_vec() },
+                image,
                 kinesis: true,
                 hint: hint(ShapeHint::Change),
             };
@@ -974,7 +993,6 @@ fn build(
             old,
             nkeys,
         } => {
-            let keys = keys_of(item, *nkeys);
             // serde_json would round non-integer seconds through f64.
             let text = if serde_written {
                 secs.int.to_string()
@@ -987,18 +1005,7 @@ fn build(
                 secs.micros()
             };
             let ts_doc = if *quoted { s(&text) } else { Doc::Num(text) };
-            let mut d = vec![
-                ("ApproximateCreationDateTime", ts_doc),
-                ("Keys", marshal_item(&keys, false)),
-            ];
-            let deleted = matches!(event, Event::Remove);
-            if !deleted {
-                d.push(("NewImage", marshal_item(item, false)));
-            }
-            let old = *old && !matches!(event, Event::Insert);
-            if old {
-                d.push(("OldImage", marshal_item(item, false)));
-            }
+            let (mut d, deleted, image) = change_members(item, *nkeys, event, *old, ts_doc, false);
             if markers & 4 != 0 {
                 d.push(("SequenceNumber", s("1100000000000136137170")));
             }
@@ -1026,7 +1033,7 @@ fn build(
                 shape: Shape::Streams,
                 version,
                 deleted,
-                image: if deleted && !old { keys } else { item.to_vec() },
+                image,
                 kinesis: false,
                 hint: hint(ShapeHint::Change),
             };
