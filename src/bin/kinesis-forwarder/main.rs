@@ -1,0 +1,448 @@
+//! `kinesis-forwarder`: the Kinesis data stream of a DynamoDB table into ClickHouse.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use dynamo_flatten::flatten::{NumberFormat, Options};
+use dynamo_flatten::forwarder::config::{
+    BatchLimits, ClickHouse, Config, ExpiredCheckpoint, FlattenMode, Secret, StartPosition,
+};
+use dynamo_flatten::forwarder::service::Stop;
+use dynamo_flatten::forwarder::stats::{self, Stats};
+use dynamo_flatten::forwarder::{self, Error};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ABOUT: &str =
+    "Keeps a ClickHouse copy of a DynamoDB table in sync from its Kinesis data stream.";
+
+const LONG_ABOUT: &str = "\
+Keeps a ClickHouse copy of a DynamoDB table in sync from its Kinesis data stream.
+
+Reads every shard of the stream (following splits and merges: a child shard is read
+after its parents are finished) and inserts every record into ClickHouse in batches.
+By default the raw records go into the stream landing table (<table>_stream, from
+sql/05_stream.sql), whose materialized view flattens them with dynamo_flatten. With
+--flatten local the records are flattened here, with the same code, and the flat rows
+go straight into <table>; records that cannot be read go to the errors table.
+
+After each batch is inserted, the last sequence number of each shard in it is written
+to the checkpoint table (sql/10_kinesis_checkpoints.sql); a restart goes on from there.
+Delivery is at least once: the destination's ReplacingMergeTree(version, is_deleted)
+makes a repeated record harmless.
+
+AWS credentials and region come from the usual places (environment, profile, instance
+role). Secrets are never logged; give the ClickHouse password with CLICKHOUSE_PASSWORD
+or --clickhouse-password-file rather than on the command line.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  # Follow the stream, raw records into people_stream (its view flattens them):
+  kinesis-forwarder --stream people-changes --table people \\
+      --clickhouse-url http://clickhouse:8123
+
+  # Flatten here, for a server without executable UDFs; JSON logs and metrics:
+  kinesis-forwarder --stream arn:aws:kinesis:eu-west-1:123456789012:stream/people-changes \\
+      --table people --flatten local --log-format json --metrics-addr 0.0.0.0:9464
+
+  # Drain what the stream holds now, then exit (scripts, tests), against local emulators:
+  kinesis-forwarder --stream people-changes --table people --once \\
+      --endpoint-url http://127.0.0.1:4567 --region us-east-1
+
+  # Two processes sharing the shards:
+  kinesis-forwarder ... --workers 2 --worker-index 0
+  kinesis-forwarder ... --workers 2 --worker-index 1
+
+Exit status: 0 when done or stopped by SIGTERM/SIGINT after sending the open batch;
+1 on an error; 2 on bad flags.";
+
+#[derive(Parser, Debug)]
+#[command(name = "kinesis-forwarder", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+struct Args {
+    /// Kinesis stream name or ARN.
+    #[arg(long, env = "KINESIS_STREAM", value_name = "NAME|ARN")]
+    stream: String,
+
+    /// Kinesis endpoint, for local emulators (default: the region's endpoint).
+    #[arg(long, env = "KINESIS_ENDPOINT_URL", value_name = "URL")]
+    endpoint_url: Option<String>,
+
+    /// AWS region (default: from the environment or profile).
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+
+    /// Where shards without a checkpoint start.
+    #[arg(long, value_enum, default_value_t = StartArg::TrimHorizon)]
+    start: StartArg,
+
+    /// Time for --start at-timestamp (RFC 3339, e.g. 2026-11-24T08:00:00Z).
+    #[arg(long, value_name = "TIME", required_if_eq("start", "at-timestamp"))]
+    start_timestamp: Option<String>,
+
+    /// A checkpoint older than the stream's retention means lost changes: stop (and
+    /// reload the snapshot), or go on from the oldest record the stream holds.
+    #[arg(long, value_enum, default_value_t = ExpiredArg::Fail)]
+    on_expired_checkpoint: ExpiredArg,
+
+    /// ClickHouse HTTP interface.
+    #[arg(
+        long,
+        env = "CLICKHOUSE_URL",
+        default_value = "http://localhost:8123",
+        value_name = "URL"
+    )]
+    clickhouse_url: String,
+
+    /// ClickHouse user.
+    #[arg(long, env = "CLICKHOUSE_USER", default_value = "default")]
+    clickhouse_user: String,
+
+    /// ClickHouse password (prefer the environment variable or a file).
+    #[arg(
+        long,
+        env = "CLICKHOUSE_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    clickhouse_password: Option<String>,
+
+    /// File holding the ClickHouse password (trailing newline ignored).
+    #[arg(
+        long,
+        env = "CLICKHOUSE_PASSWORD_FILE",
+        value_name = "PATH",
+        conflicts_with = "clickhouse_password"
+    )]
+    clickhouse_password_file: Option<PathBuf>,
+
+    /// ClickHouse database (default: the user's default database).
+    #[arg(long, env = "CLICKHOUSE_DATABASE", value_name = "NAME")]
+    clickhouse_database: Option<String>,
+
+    /// Compression of insert bodies.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Lz4)]
+    compression: CompressionArg,
+
+    /// Destination table (ReplacingMergeTree(version, is_deleted)), e.g. people.
+    #[arg(long, env = "FORWARDER_TABLE", value_name = "NAME")]
+    table: String,
+
+    /// Stream landing table for --flatten server [default: <table>_stream].
+    #[arg(long, value_name = "NAME")]
+    stream_table: Option<String>,
+
+    /// Errors table (sql/02_flat_and_errors.sql).
+    #[arg(long, default_value = "dynamo_errors", value_name = "NAME")]
+    errors_table: String,
+
+    /// Checkpoint table (sql/10_kinesis_checkpoints.sql).
+    #[arg(long, default_value = "kinesis_checkpoints", value_name = "NAME")]
+    checkpoint_table: String,
+
+    /// Do not create the checkpoint table at start-up (it must exist).
+    #[arg(long)]
+    no_create_checkpoint_table: bool,
+
+    /// Where records are flattened: by the server's dynamo_flatten (raw records into
+    /// the stream table), or here (flat rows into the destination table).
+    #[arg(long, value_enum, default_value_t = FlattenArg::Server)]
+    flatten: FlattenArg,
+
+    /// --flatten local: N values as JSON numbers, or as JSON strings (exact for
+    /// Decimal columns, like dynamo_flatten_exact).
+    #[arg(long, value_enum, default_value_t = NumbersArg::Number)]
+    numbers: NumbersArg,
+
+    /// Send a batch when it holds this many records.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    batch_rows: usize,
+
+    /// Send a batch when it holds this many bytes of records.
+    #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
+    batch_bytes: usize,
+
+    /// Send a batch at the latest this long after its first record arrived.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    batch_linger: Duration,
+
+    /// Records read but not yet inserted, at most; reading pauses above it.
+    #[arg(long, default_value_t = 128 << 20, value_name = "BYTES")]
+    max_buffer_bytes: usize,
+
+    /// Read every shard to its current end, send, checkpoint, and exit.
+    #[arg(long)]
+    once: bool,
+
+    /// Number of forwarder processes sharing the stream's shards.
+    #[arg(long, env = "FORWARDER_WORKERS", default_value_t = 1, value_name = "N")]
+    workers: u32,
+
+    /// This process's index among --workers (0-based).
+    #[arg(
+        long,
+        env = "FORWARDER_WORKER_INDEX",
+        default_value_t = 0,
+        value_name = "I"
+    )]
+    worker_index: u32,
+
+    /// How often the shard list is read again.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    discovery_interval: Duration,
+
+    /// Wait before asking again a shard that returned no records.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    idle_poll: Duration,
+
+    /// Records per GetRecords call (1..=10000).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    records_per_call: i32,
+
+    /// After SIGTERM/SIGINT, how long sending the open batch may take before it is given
+    /// up (not checkpointed: it is read again at the next start).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    shutdown_timeout: Duration,
+
+    /// Serve Prometheus metrics on this address (any path, e.g. /metrics).
+    #[arg(long, env = "FORWARDER_METRICS_ADDR", value_name = "ADDR:PORT")]
+    metrics_addr: Option<SocketAddr>,
+
+    /// Log format on stderr. Levels with RUST_LOG (default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+
+    /// One-line progress display on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    progress: ProgressArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StartArg {
+    TrimHorizon,
+    Latest,
+    AtTimestamp,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ExpiredArg {
+    Fail,
+    TrimHorizon,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CompressionArg {
+    Lz4,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FlattenArg {
+    Server,
+    Local,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum NumbersArg {
+    Number,
+    String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ProgressArg {
+    Auto,
+    Always,
+    Never,
+}
+
+fn config(args: Args) -> Result<Config, Error> {
+    let start = match args.start {
+        StartArg::TrimHorizon => StartPosition::TrimHorizon,
+        StartArg::Latest => StartPosition::Latest,
+        StartArg::AtTimestamp => {
+            let text = args.start_timestamp.as_deref().unwrap_or_default();
+            let t = humantime::parse_rfc3339_weak(text)
+                .map_err(|e| Error::Config(format!("--start-timestamp {text:?}: {e}")))?;
+            StartPosition::AtTimestamp(t)
+        }
+    };
+    let password = match (&args.clickhouse_password, &args.clickhouse_password_file) {
+        (Some(p), _) => p.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                Error::Config(format!(
+                    "--clickhouse-password-file {}: {e}",
+                    path.display()
+                ))
+            })?
+            .trim_end_matches(['\n', '\r'])
+            .to_string(),
+        (None, None) => String::new(),
+    };
+    let progress = match args.progress {
+        ProgressArg::Always => true,
+        ProgressArg::Never => false,
+        ProgressArg::Auto => args.log_format == LogFormat::Human && std::io::stderr().is_terminal(),
+    };
+    let flatten_options = Options {
+        numbers: match args.numbers {
+            NumbersArg::Number => NumberFormat::Number,
+            NumbersArg::String => NumberFormat::String,
+        },
+        ..Options::default()
+    };
+    Ok(Config {
+        stream: args.stream,
+        endpoint_url: args.endpoint_url,
+        region: args.region,
+        start,
+        expired_checkpoint: match args.on_expired_checkpoint {
+            ExpiredArg::Fail => ExpiredCheckpoint::Fail,
+            ExpiredArg::TrimHorizon => ExpiredCheckpoint::TrimHorizon,
+        },
+        clickhouse: ClickHouse {
+            url: args.clickhouse_url,
+            user: args.clickhouse_user,
+            password: Secret::new(password),
+            database: args.clickhouse_database,
+            lz4: matches!(args.compression, CompressionArg::Lz4),
+            stream_table: args
+                .stream_table
+                .unwrap_or_else(|| format!("{}_stream", args.table)),
+            table: args.table,
+            errors_table: args.errors_table,
+            checkpoint_table: args.checkpoint_table,
+            create_checkpoint_table: !args.no_create_checkpoint_table,
+        },
+        flatten: match args.flatten {
+            FlattenArg::Server => FlattenMode::Server,
+            FlattenArg::Local => FlattenMode::Local,
+        },
+        flatten_options,
+        batch: BatchLimits {
+            max_rows: args.batch_rows,
+            max_bytes: args.batch_bytes,
+            linger: args.batch_linger,
+        },
+        max_buffer_bytes: args.max_buffer_bytes,
+        once: args.once,
+        workers: args.workers,
+        worker_index: args.worker_index,
+        discovery_interval: args.discovery_interval,
+        idle_poll: args.idle_poll,
+        records_per_call: args.records_per_call,
+        shutdown_timeout: args.shutdown_timeout,
+        metrics_addr: args.metrics_addr,
+        progress,
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// SIGTERM or SIGINT: graceful shutdown; a second one, or the shutdown timeout: hard stop.
+async fn watch_signals(stop: Stop, timeout: Duration) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+    stop.shutdown.cancel();
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = tokio::time::sleep(timeout) => {}
+    }
+    stop.hard_stop.cancel();
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    let cfg = match config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = cfg.validate() {
+        error!("{e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        if let Some(addr) = cfg.metrics_addr {
+            if let Err(e) = stats::serve_metrics(addr) {
+                error!("{e}");
+                return ExitCode::from(2);
+            }
+            info!(%addr, "serving Prometheus metrics");
+        }
+        let stop = Stop::default();
+        tokio::spawn(watch_signals(stop.clone(), cfg.shutdown_timeout));
+        let stats = Stats::new();
+        let progress_stop = CancellationToken::new();
+        let progress = cfg
+            .progress
+            .then(|| tokio::spawn(stats::progress(stats.clone(), progress_stop.clone())));
+        let result = forwarder::run(cfg, stop, stats).await;
+        progress_stop.cancel();
+        if let Some(p) = progress {
+            let _ = p.await;
+        }
+        match result {
+            Ok(s) => {
+                info!(
+                    records = s.records_inserted,
+                    batches = s.batches,
+                    error_rows = s.error_rows,
+                    shards_ended = s.shards_ended,
+                    "stopped"
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                error!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

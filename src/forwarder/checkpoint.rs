@@ -1,0 +1,152 @@
+//! The checkpoint table (sql/10_kinesis_checkpoints.sql): per shard, the last sequence
+//! number durably inserted, and whether the shard is finished.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clickhouse::{Client, Row};
+use serde::{Deserialize, Serialize};
+
+use super::sink::{classify, quote_ident, InsertError};
+
+/// The table's definition, as shipped in `sql/`.
+pub const DDL: &str = include_str!("../../sql/10_kinesis_checkpoints.sql");
+const DDL_NAME: &str = "CREATE TABLE IF NOT EXISTS kinesis_checkpoints";
+
+/// Where a shard stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The last record inserted; `None` when none was.
+    pub sequence_number: Option<String>,
+    /// The shard is closed and was read to its end.
+    pub shard_end: bool,
+}
+
+#[derive(Debug, Row, Serialize)]
+struct WriteRow<'a> {
+    stream: &'a str,
+    consumer: &'a str,
+    shard_id: &'a str,
+    sequence_number: &'a str,
+    shard_end: bool,
+    version: u64,
+    worker: &'a str,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct ReadRow {
+    shard_id: String,
+    sequence_number: String,
+    shard_end: bool,
+}
+
+/// Reads and writes one consumer's checkpoints of one stream.
+pub struct CheckpointStore {
+    client: Client,
+    table: String,
+    stream: String,
+    consumer: String,
+    worker: String,
+    last_version: u64,
+}
+
+impl CheckpointStore {
+    pub fn new(client: Client, table: &str, stream: &str, consumer: &str, worker: &str) -> Self {
+        CheckpointStore {
+            client,
+            table: table.to_string(),
+            stream: stream.to_string(),
+            consumer: consumer.to_string(),
+            worker: worker.to_string(),
+            last_version: 0,
+        }
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` with the configured name.
+    pub async fn create_table(&self) -> Result<(), clickhouse::error::Error> {
+        let start = DDL.find(DDL_NAME).unwrap_or(0);
+        let ddl = DDL[start..].replacen(
+            DDL_NAME,
+            &format!("CREATE TABLE IF NOT EXISTS {}", quote_ident(&self.table)),
+            1,
+        );
+        self.client.query(&ddl).execute().await
+    }
+
+    /// Every shard's current checkpoint.
+    pub async fn load(&self) -> Result<HashMap<String, Checkpoint>, clickhouse::error::Error> {
+        let sql = format!(
+            "SELECT shard_id, argMax(sequence_number, version) AS sequence_number, \
+             argMax(shard_end, version) AS shard_end FROM {} \
+             WHERE stream = ? AND consumer = ? GROUP BY shard_id",
+            quote_ident(&self.table)
+        );
+        let rows: Vec<ReadRow> = self
+            .client
+            .query(&sql)
+            .bind(&self.stream)
+            .bind(&self.consumer)
+            .fetch_all()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let seq = (!r.sequence_number.is_empty()).then_some(r.sequence_number);
+                (
+                    r.shard_id,
+                    Checkpoint {
+                        sequence_number: seq,
+                        shard_end: r.shard_end,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Writes `(shard, checkpoint)` rows in one insert.
+    pub async fn save(&mut self, rows: &[(&str, &Checkpoint)]) -> Result<(), InsertError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let version = now.max(self.last_version + 1);
+        self.last_version = version;
+        let mut insert = self
+            .client
+            .insert::<WriteRow<'_>>(&self.table)
+            .await
+            .map_err(classify)?;
+        for (shard_id, c) in rows {
+            insert
+                .write(&WriteRow {
+                    stream: &self.stream,
+                    consumer: &self.consumer,
+                    shard_id,
+                    sequence_number: c.sequence_number.as_deref().unwrap_or(""),
+                    shard_end: c.shard_end,
+                    version,
+                    worker: &self.worker,
+                })
+                .await
+                .map_err(classify)?;
+        }
+        insert.end().await.map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_ddl_has_the_name_the_forwarder_replaces() {
+        assert_eq!(DDL.matches(DDL_NAME).count(), 1);
+        assert!(
+            !DDL.trim_end().ends_with(';'),
+            "one statement, no trailing ';'"
+        );
+    }
+}

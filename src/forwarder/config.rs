@@ -1,0 +1,187 @@
+//! What the forwarder is told. The binary fills this from flags and environment variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use crate::flatten;
+
+/// Where a shard without a checkpoint starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPosition {
+    /// The oldest record the stream still holds (the default: the stream was enabled before
+    /// the export, so its beginning overlaps the snapshot and nothing falls between them).
+    TrimHorizon,
+    /// Only records written after the forwarder starts.
+    Latest,
+    /// Records written at or after this time.
+    AtTimestamp(SystemTime),
+}
+
+/// Where records are flattened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlattenMode {
+    /// Raw records go into the stream landing table; its materialized view calls
+    /// `dynamo_flatten` on the server (sql/05_stream.sql).
+    Server,
+    /// Records are flattened here, with the same core library as the UDF, and the flat rows
+    /// go straight into the destination table (`FORMAT JSONEachRow`); bad records go to the
+    /// errors table. For servers without executable UDFs.
+    Local,
+}
+
+/// What to do when a checkpoint points before the oldest record the stream still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiredCheckpoint {
+    /// Stop with an error: changes were lost, reload the snapshot first.
+    Fail,
+    /// Warn and continue from the oldest record still held.
+    TrimHorizon,
+}
+
+/// A string that is never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// The ClickHouse side.
+#[derive(Debug, Clone)]
+pub struct ClickHouse {
+    pub url: String,
+    pub user: String,
+    pub password: Secret,
+    pub database: Option<String>,
+    pub lz4: bool,
+    /// The destination table (`people`).
+    pub table: String,
+    /// The stream landing table (`people_stream`), for [`FlattenMode::Server`].
+    pub stream_table: String,
+    /// The errors table (`dynamo_errors`), for [`FlattenMode::Local`] and dead letters.
+    pub errors_table: String,
+    /// The checkpoint table (`kinesis_checkpoints`).
+    pub checkpoint_table: String,
+    /// Create the checkpoint table if it does not exist.
+    pub create_checkpoint_table: bool,
+}
+
+/// When the open batch is sent.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub max_rows: usize,
+    pub max_bytes: usize,
+    /// The longest a record waits in the open batch.
+    pub linger: Duration,
+}
+
+/// Everything the forwarder needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Stream name or ARN.
+    pub stream: String,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub start: StartPosition,
+    pub expired_checkpoint: ExpiredCheckpoint,
+    pub clickhouse: ClickHouse,
+    pub flatten: FlattenMode,
+    /// Options for [`FlattenMode::Local`].
+    pub flatten_options: flatten::Options,
+    pub batch: BatchLimits,
+    /// Records read but not yet inserted, at most (reading pauses above it).
+    pub max_buffer_bytes: usize,
+    /// Drain every shard to its current end, then exit.
+    pub once: bool,
+    pub workers: u32,
+    pub worker_index: u32,
+    /// How often the shard list is read again (new shards after resharding).
+    pub discovery_interval: Duration,
+    /// Wait between GetRecords calls on a shard that returned nothing.
+    pub idle_poll: Duration,
+    /// Records per GetRecords call (Kinesis allows 1..=10000).
+    pub records_per_call: i32,
+    /// How long a shutdown may spend inserting the open batch.
+    pub shutdown_timeout: Duration,
+    /// Serve Prometheus metrics here.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Print a one-line progress display to stderr.
+    pub progress: bool,
+}
+
+impl Config {
+    /// Checks what flags alone cannot.
+    pub fn validate(&self) -> Result<(), super::Error> {
+        let bad = |m: String| Err(super::Error::Config(m));
+        if self.stream.is_empty() {
+            return bad("the stream name or ARN is empty".into());
+        }
+        if self.workers == 0 || self.worker_index >= self.workers {
+            return bad(format!(
+                "--worker-index {} must be below --workers {}",
+                self.worker_index, self.workers
+            ));
+        }
+        if self.batch.max_rows == 0 || self.batch.max_bytes == 0 {
+            return bad("batch limits must be above zero".into());
+        }
+        if !(1..=10_000).contains(&self.records_per_call) {
+            return bad(format!(
+                "--records-per-call {} is outside 1..=10000",
+                self.records_per_call
+            ));
+        }
+        if self.max_buffer_bytes < self.batch.max_bytes {
+            return bad(format!(
+                "--max-buffer-bytes {} is below --batch-bytes {}: a batch could never fill",
+                self.max_buffer_bytes, self.batch.max_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// The stream's name (the part after `stream/` in an ARN).
+    pub fn stream_name(&self) -> &str {
+        match self.stream.rsplit_once(":stream/") {
+            Some((_, name)) => name,
+            None => &self.stream,
+        }
+    }
+
+    /// Whether `stream` is an ARN.
+    pub fn stream_is_arn(&self) -> bool {
+        self.stream.starts_with("arn:")
+    }
+
+    /// This process's name in the checkpoint table.
+    pub fn worker_label(&self) -> String {
+        format!("{}/{}", self.worker_index, self.workers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "\"***\"");
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,136 @@
+//! Shard lineage and the split of shards between workers. Pure: no I/O.
+
+use std::collections::{HashMap, HashSet};
+
+/// What the forwarder knows of a shard from ListShards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    pub id: String,
+    /// `ParentShardId` and `AdjacentParentShardId` (after a merge), when present.
+    pub parents: Vec<String>,
+    /// The shard has an `EndingSequenceNumber`: it was split or merged away and takes no new
+    /// records.
+    pub closed: bool,
+}
+
+/// Whether worker `index` of `workers` reads `shard_id`.
+///
+/// The assignment is a hash of the shard id (FNV-1a, 64 bit), so it does not change when
+/// shards are added, and every worker computes the same answer.
+pub fn assigned(shard_id: &str, workers: u32, index: u32) -> bool {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in shard_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    workers <= 1 || h % u64::from(workers) == u64::from(index)
+}
+
+/// Whether `shard` may be read now: every parent is finished (its SHARD_END is checkpointed,
+/// by any worker) or no longer listed (it aged out of the stream's retention).
+pub fn parents_done(
+    shard: &Shard,
+    listed: &HashMap<String, Shard>,
+    ended: &HashSet<String>,
+) -> bool {
+    shard
+        .parents
+        .iter()
+        .all(|p| ended.contains(p) || !listed.contains_key(p))
+}
+
+/// The shards worker `index` of `workers` should start now: assigned to it, not finished,
+/// not `busy` (already being read, or done for this run), and with their parents done.
+/// Sorted by id, so parents (older ids) come first.
+pub fn ready<'a>(
+    listed: &'a HashMap<String, Shard>,
+    ended: &HashSet<String>,
+    busy: &HashSet<String>,
+    workers: u32,
+    index: u32,
+) -> Vec<&'a Shard> {
+    let mut out: Vec<&Shard> = listed
+        .values()
+        .filter(|s| {
+            assigned(&s.id, workers, index)
+                && !ended.contains(&s.id)
+                && !busy.contains(&s.id)
+                && parents_done(s, listed, ended)
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// Shards assigned to this worker that are neither finished nor `busy`: what is left to do.
+pub fn pending<'a>(
+    listed: &'a HashMap<String, Shard>,
+    ended: &HashSet<String>,
+    busy: &HashSet<String>,
+    workers: u32,
+    index: u32,
+) -> impl Iterator<Item = &'a Shard> + 'a {
+    let ended = ended.clone();
+    let busy = busy.clone();
+    listed.values().filter(move |s| {
+        assigned(&s.id, workers, index) && !ended.contains(&s.id) && !busy.contains(&s.id)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(id: &str, parents: &[&str], closed: bool) -> Shard {
+        Shard {
+            id: id.into(),
+            parents: parents.iter().map(|p| p.to_string()).collect(),
+            closed,
+        }
+    }
+
+    fn listing(shards: &[Shard]) -> HashMap<String, Shard> {
+        shards.iter().map(|s| (s.id.clone(), s.clone())).collect()
+    }
+
+    #[test]
+    fn children_wait_for_every_parent() {
+        // 0 and 1 merged into 3; 2 split from nothing.
+        let l = listing(&[
+            shard("s0", &[], true),
+            shard("s1", &[], true),
+            shard("s2", &[], false),
+            shard("s3", &["s0", "s1"], false),
+        ]);
+        let none = HashSet::new();
+        let ids = |v: Vec<&Shard>| v.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(ready(&l, &none, &none, 1, 0)), ["s0", "s1", "s2"]);
+        let ended: HashSet<String> = ["s0".to_string()].into();
+        assert_eq!(ids(ready(&l, &ended, &none, 1, 0)), ["s1", "s2"]);
+        let ended: HashSet<String> = ["s0".to_string(), "s1".to_string()].into();
+        let busy: HashSet<String> = ["s2".to_string()].into();
+        assert_eq!(ids(ready(&l, &ended, &busy, 1, 0)), ["s3"]);
+    }
+
+    #[test]
+    fn a_parent_gone_from_the_listing_does_not_block() {
+        let l = listing(&[shard("s5", &["s1"], false)]);
+        assert!(parents_done(&l["s5"], &l, &HashSet::new()));
+    }
+
+    #[test]
+    fn every_shard_has_exactly_one_worker() {
+        for n in 1..6u32 {
+            for i in 0..200 {
+                let id = format!("shardId-{i:012}");
+                let owners = (0..n).filter(|&w| assigned(&id, n, w)).count();
+                assert_eq!(owners, 1, "{id} with {n} workers");
+            }
+        }
+        // Both workers get some of 8 shards.
+        let w0 = (0..8)
+            .filter(|i| assigned(&format!("shardId-{i:012}"), 2, 0))
+            .count();
+        assert!(w0 > 0 && w0 < 8, "{w0}");
+    }
+}
