@@ -528,6 +528,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _handle(self) -> None:
+        if self.server is not self.front.server:
+            # Stopped: a kept-alive connection from before the stop gets no answer either,
+            # as from a server that went away.
+            self.close_connection = True
+            return
         url = urlsplit(self.path)
         try:
             body = self._read_body() if self.command == "POST" else b""

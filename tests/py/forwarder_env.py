@@ -1,0 +1,272 @@
+"""What the kinesis-forwarder tests share: a change model with its expected final state, the
+local Kinesis stream, a database per test behind the HTTP front, and the forwarder process.
+
+The ClickHouse side is the test-only HTTP front (tests/support/clickhouse_http_front.py)
+over the session's chDB, with the dynamo_flatten UDF loaded; Kinesis is kinesalite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
+
+from local_aws import LocalKinesis  # noqa: E402,F401
+from sqlrun import free_port, split_statements, tsv  # noqa: E402
+
+SQL = REPO / "sql"
+NAMES = ["sally", "bob", "ana", "li", "Zoë \"zee\" O'Neil", "李雷 🚀", "back\\slash", "tab\there", ""]
+T0 = 1_764_000_000_000_000  # µs
+
+
+def forwarder_binary() -> Path:
+    udf = os.environ.get("DYNAMO_FLATTEN_BIN")
+    p = (Path(udf).parent if udf else REPO / "target" / "release") / "kinesis-forwarder"
+    if not p.is_file():
+        raise FileNotFoundError(f"{p} not found: run `cargo build --release`")
+    return p
+
+
+# -- the change model ------------------------------------------------------------------------
+
+
+def kds_record(event: str, key: str, t_us: int, new: dict | None, old: dict | None) -> str:
+    def image(item: dict) -> dict:
+        return {"id": {"S": item["id"]}, "first_name": {"S": item["first_name"]},
+                "age": {"N": str(item["age"])}}
+
+    ddb: dict = {"ApproximateCreationDateTime": t_us, "Keys": {"id": {"S": key}}}
+    if new is not None:
+        ddb["NewImage"] = image(new)
+    if old is not None:
+        ddb["OldImage"] = image(old)
+    ddb["SizeBytes"] = 100
+    ddb["ApproximateCreationDateTimePrecision"] = "MICROSECOND"
+    return json.dumps({"awsRegion": "us-east-1", "eventID": f"{key}-{t_us}", "eventName": event,
+                       "userIdentity": None, "recordFormat": "application/json",
+                       "tableName": "people", "dynamodb": ddb, "eventSource": "aws:dynamodb"},
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class Changes:
+    """Change records of a simulated table, and the table's state after all of them."""
+
+    records: list[str] = field(default_factory=list)
+    state: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # id -> (name, age, version)
+    items: dict[str, dict] = field(default_factory=dict)
+    t: int = T0
+
+    def run(self, rng: random.Random, n_ops: int, n_keys: int, prefix: str = "p") -> list[str]:
+        """Appends `n_ops` INSERT/MODIFY/REMOVE records; returns the new ones."""
+        out = []
+        for _ in range(n_ops):
+            key = f"{prefix}{rng.randrange(n_keys):05d}"
+            self.t += rng.randrange(1, 3000)
+            old = self.items.get(key)
+            if old is not None and rng.random() < 0.2:
+                out.append(kds_record("REMOVE", key, self.t, None, old))
+                del self.items[key]
+                del self.state[key]
+                continue
+            new = {"id": key, "first_name": rng.choice(NAMES), "age": rng.randrange(100)}
+            out.append(kds_record("MODIFY" if old else "INSERT", key, self.t, new, old))
+            self.items[key] = new
+            self.state[key] = (new["first_name"], str(new["age"]), str(self.t))
+        self.records += out
+        return out
+
+    def expected(self) -> list[tuple]:
+        return sorted((k, *v) for k, v in self.state.items())
+
+
+def disorder(records: list[str], rng: random.Random, dup: float = 0.1) -> list[str]:
+    """The records with about `dup` of them repeated, shuffled in blocks: out of order."""
+    out = list(records) + [r for r in records if rng.random() < dup]
+    blocks = [out[i:i + 50] for i in range(0, len(out), 50)]
+    rng.shuffle(blocks)
+    return [r for b in blocks for r in b]
+
+
+BAD_RECORDS = [
+    '{"eventName":"MODIFY","dynamodb":{"ApproximateCreationDateTime":1,"NewImage":{"id":{"Q":"x"}}}}',
+    "not json at all",
+]
+
+
+def partition_key(record: str) -> str:
+    m = re.search(r'"Keys":\{"id":\{"S":"([^"]*)"', record)
+    return m.group(1) if m else "bad"
+
+
+# -- Kinesis ---------------------------------------------------------------------------------
+
+
+class Stream:
+    def __init__(self, kinesis: LocalKinesis, name: str, shards: int):
+        self.k, self.name, self.c = kinesis, name, kinesis.client()
+        self.c.create_stream(StreamName=name, ShardCount=shards)
+        kinesis.wait_active(name)
+        self.sent: list[tuple[str, int, str]] = []  # (shard, sequence number, record)
+
+    def put(self, records: list[str]) -> None:
+        for i in range(0, len(records), 500):
+            part = records[i:i + 500]
+            r = self.c.put_records(StreamName=self.name, Records=[
+                {"Data": rec.encode(), "PartitionKey": partition_key(rec)} for rec in part])
+            assert r.get("FailedRecordCount", 0) == 0, r
+            for rec, res in zip(part, r["Records"]):
+                self.sent.append((res["ShardId"], int(res["SequenceNumber"]), rec))
+
+    def shards(self) -> dict[str, dict]:
+        return {s["ShardId"]: s for s in self.c.list_shards(StreamName=self.name)["Shards"]}
+
+    def split(self, shard: str) -> None:
+        s = self.shards()[shard]
+        lo, hi = (int(s["HashKeyRange"][x]) for x in ("StartingHashKey", "EndingHashKey"))
+        self.c.split_shard(StreamName=self.name, ShardToSplit=shard, NewStartingHashKey=str((lo + hi) // 2 + 1))
+        self.k.wait_active(self.name)
+
+    def merge(self, a: str, b: str) -> None:
+        self.c.merge_shards(StreamName=self.name, ShardToMerge=a, AdjacentShardToMerge=b)
+        self.k.wait_active(self.name)
+
+
+# -- ClickHouse (through the front's lock: the forwarder may be using the session) -------------
+
+
+class Database:
+    """A database with the sql/ flow (01, 02, 05) in the shared chDB session."""
+
+    def __init__(self, front, name: str, extra_sql: str = ""):
+        self.front, self.name = front, name
+        self.run(f"DROP DATABASE IF EXISTS {name}")
+        self.run(f"CREATE DATABASE {name}")
+        stmts = []
+        for f in ("01_destination.sql", "02_flat_and_errors.sql", "05_stream.sql"):
+            stmts += split_statements((SQL / f).read_text())
+        stmts += split_statements(extra_sql)
+        with front.lock:
+            front._run(f"USE {name}", "TabSeparated")
+            try:
+                for s in stmts:
+                    front._run(s, "TabSeparated")
+            finally:
+                front._run("USE default", "TabSeparated")
+
+    def run(self, sql: str) -> str:
+        with self.front.lock:
+            return self.front._run(sql, "TabSeparated").decode()
+
+    def rows(self, sql: str) -> list[tuple]:
+        return tsv(self.run(sql))
+
+    def state(self) -> list[tuple]:
+        return self.rows(f"SELECT id, first_name, age, version FROM {self.name}.people FINAL "
+                         "WHERE is_deleted = 0 ORDER BY id")
+
+    def errors(self) -> list[tuple]:
+        return self.rows(f"SELECT `table`, source, error, line FROM {self.name}.dynamo_errors "
+                         "ORDER BY line")
+
+    def checkpoints(self) -> dict[str, tuple[int, bool]]:
+        rows = self.rows(
+            f"SELECT shard_id, argMax(sequence_number, version), argMax(shard_end, version) "
+            f"FROM {self.name}.kinesis_checkpoints GROUP BY shard_id")
+        return {s: (int(q) if q else 0, e == "true") for s, q, e in rows}
+
+
+# -- the forwarder process -------------------------------------------------------------------
+
+
+class Forwarder:
+    def __init__(self, tmp: Path, kinesis: LocalKinesis, stream: str, port: int, db: str, *extra: str):
+        self.metrics_port = free_port()
+        self.args = [str(forwarder_binary()), "--stream", stream, "--endpoint-url", kinesis.endpoint,
+                     "--region", "us-east-1", "--clickhouse-url", f"http://127.0.0.1:{port}",
+                     "--clickhouse-database", db, "--table", "people", "--progress", "never",
+                     "--metrics-addr", f"127.0.0.1:{self.metrics_port}", *extra]
+        self.env = {**os.environ, "AWS_ACCESS_KEY_ID": kinesis.KEY,
+                    "AWS_SECRET_ACCESS_KEY": kinesis.SECRET, "AWS_EC2_METADATA_DISABLED": "true",
+                    "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
+                    "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
+                    "RUST_LOG": "info"}
+        self.tmp, self.proc, self.runs = tmp, None, 0
+        self.log_path = tmp / "forwarder.log"
+
+    def start(self, *more: str) -> "Forwarder":
+        self.runs += 1
+        log = open(self.log_path, "ab")
+        log.write(f"--- run {self.runs}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(self.args + list(more), env=self.env, stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=log)
+        log.close()
+        return self
+
+    def wait(self, timeout: float = 120) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"forwarder still running after {timeout}s:\n{self.log()[-4000:]}")
+
+    def run_once(self, *more: str, timeout: float = 120) -> None:
+        self.start("--once", *more)
+        rc = self.wait(timeout)
+        assert rc == 0, self.log()[-4000:]
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def metrics(self) -> dict[str, float]:
+        """Prometheus text from /metrics, as {'name{labels}': value}."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def metric(self, name: str) -> float:
+        try:
+            return sum(v for k, v in self.metrics().items() if k == name or k.startswith(name + "{"))
+        except OSError:
+            return -1.0
+
+
+def wait_until(pred, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
