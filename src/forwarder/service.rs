@@ -329,6 +329,8 @@ impl Coordinator<'_> {
                     ending.remove(&id);
                     self.ended.insert(id);
                     ended_now += 1;
+                    // Its children may be new since the last listing.
+                    self.discover().await;
                 }
                 _ = discovery.tick() => self.discover().await,
             }

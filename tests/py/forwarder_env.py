@@ -200,8 +200,6 @@ class Forwarder:
                      "--metrics-addr", f"127.0.0.1:{self.metrics_port}", *extra]
         self.env = {**os.environ, "AWS_ACCESS_KEY_ID": kinesis.KEY,
                     "AWS_SECRET_ACCESS_KEY": kinesis.SECRET, "AWS_EC2_METADATA_DISABLED": "true",
-                    "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
-                    "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
                     "RUST_LOG": "info"}
         self.tmp, self.proc, self.runs = tmp, None, 0
         self.log_path = tmp / "forwarder.log"

@@ -91,3 +91,234 @@ def test_a_second_once_run_reads_nothing_again(tmp_path, kinesis, front):
     assert db.state() == model.expected()
     # Every record went in exactly once: the checkpoints resumed after the last one.
     assert db.rows("SELECT count(), uniqExact(line) FROM fwd_resume.seen") == [("800", "800")]
+
+
+def test_split_and_merge_while_running(tmp_path, kinesis, front):
+    rng = random.Random(3)
+    model = Changes()
+    stream = Stream(kinesis, "reshard", 2)
+    db = Database(front, "fwd_reshard")
+    f = forwarder(tmp_path, kinesis, stream, front, db, *FAST).start()
+    try:
+        stream.put(disorder(model.run(rng, 1500, 400), rng))
+        wait_until(lambda: f.metric("kinesis_forwarder_records_inserted_total") >= len(stream.sent), 60,
+                   "the first records")
+        stream.split("shardId-000000000000")             # -> 2 and 3
+        stream.put(disorder(model.run(rng, 1500, 400), rng))
+        stream.merge("shardId-000000000003", "shardId-000000000001")  # -> 4
+        stream.put(disorder(model.run(rng, 1500, 400), rng))
+        shards = stream.shards()
+        assert set(shards) == {f"shardId-00000000000{i}" for i in range(5)}
+        assert shards["shardId-000000000004"]["AdjacentParentShardId"] == "shardId-000000000001"
+        wait_until(lambda: f.metric("kinesis_forwarder_records_inserted_total") >= len(stream.sent), 60,
+                   "every record")
+        closed = {"shardId-000000000000", "shardId-000000000001", "shardId-000000000003"}
+        wait_until(lambda: {s for s, (_, end) in db.checkpoints().items() if end} == closed, 30,
+                   "the closed shards' SHARD_END checkpoints")
+        assert f.alive()
+        f.signal(signal.SIGTERM)
+        assert f.wait(30) == 0, f.log()[-3000:]
+    finally:
+        if f.alive():
+            f.kill()
+    assert db.state() == model.expected()
+    # Records went to every shard, and each child was read only after its parents ended:
+    # its first checkpoint is later than their SHARD_END checkpoints.
+    assert {s for s, _, _ in stream.sent} == {f"shardId-00000000000{i}" for i in range(5)}
+    first = dict(db.rows("SELECT shard_id, min(version) FROM fwd_reshard.kinesis_checkpoints GROUP BY shard_id"))
+    ended = dict(db.rows("SELECT shard_id, min(version) FROM fwd_reshard.kinesis_checkpoints "
+                         "WHERE shard_end GROUP BY shard_id"))
+    for child, parents in {"shardId-000000000002": ["shardId-000000000000"],
+                           "shardId-000000000003": ["shardId-000000000000"],
+                           "shardId-000000000004": ["shardId-000000000003", "shardId-000000000001"]}.items():
+        for p in parents:
+            assert int(first[child]) > int(ended[p]), (child, p)
+    last = {}
+    for shard, seq, _ in stream.sent:
+        last[shard] = max(last.get(shard, 0), seq)
+    assert {s: q for s, (q, _) in db.checkpoints().items()} == last
+
+
+def test_sigkill_at_10_random_points_loses_nothing(tmp_path, kinesis, front):
+    rng = random.Random(4)
+    model = Changes()
+    stream = Stream(kinesis, "killed", 2)
+    stream.put(disorder(model.run(rng, 6000, 1000), rng))
+    db = Database(front, "fwd_killed", """
+        CREATE TABLE seen (line String) ENGINE = MergeTree ORDER BY tuple();
+        CREATE MATERIALIZED VIEW seen_mv TO seen AS SELECT line FROM people_flat;
+    """)
+    f = forwarder(tmp_path, kinesis, stream, front, db, "--batch-rows", "150", "--batch-linger", "50ms",
+                  "--records-per-call", "100", "--idle-poll", "100ms")
+    progress = []
+    for _ in range(10):
+        f.start()
+        time.sleep(rng.uniform(0.3, 1.2))
+        f.kill()
+        # No checkpoint ahead of the data: every record up to a shard's checkpoint is stored.
+        checkpoints = db.checkpoints()
+        seen = {r[0] for r in db.rows("SELECT line FROM fwd_killed.seen")}
+        for shard, seq, record in stream.sent:
+            if seq <= checkpoints.get(shard, (0, False))[0]:
+                assert record in seen, (shard, seq)
+        progress.append(sum(q > 0 for q, _ in checkpoints.values()))
+        progress.append(len(seen))
+    # The kills fell while work was going on, not all before or after it.
+    assert 0 < len({r[0] for r in db.rows("SELECT line FROM fwd_killed.seen")}) < len(set(model.records))
+    f.run_once()
+    assert db.state() == model.expected()
+    assert {r[0] for r in db.rows("SELECT line FROM fwd_killed.seen")} == set(model.records)
+
+
+def test_clickhouse_down_for_10s_then_back(tmp_path, kinesis, front):
+    rng = random.Random(5)
+    model = Changes()
+    stream = Stream(kinesis, "ch-down", 2)
+    db = Database(front, "fwd_down")
+    buffer = 256 << 10
+    f = forwarder(tmp_path, kinesis, stream, front, db, *FAST, "--max-buffer-bytes", str(buffer),
+                  "--batch-bytes", str(64 << 10), "--records-per-call", "200").start()
+    try:
+        stream.put(model.run(rng, 1000, 300))
+        wait_until(lambda: f.metric("kinesis_forwarder_records_inserted_total") >= 1000, 60, "first wave")
+        front.stop()
+        try:
+            stream.put(model.run(rng, 4000, 300))  # about 1.1 MB, over 4 times the buffer
+            time.sleep(10)
+            assert f.alive(), f.log()[-3000:]
+            m = f.metrics()
+            read = m["kinesis_forwarder_records_read_total"]
+            inserted = m["kinesis_forwarder_records_inserted_total"]
+            # Reading stopped when the buffer was full: memory stays bounded.
+            min_len = min(len(r) for r in model.records)
+            assert read - inserted <= buffer // min_len + 2 * 200, (read, inserted)
+            assert read < len(stream.sent)
+            assert m['kinesis_forwarder_retries_total{op="insert"}'] >= 2
+        finally:
+            front.start_in_thread(front.port)
+        wait_until(lambda: f.metric("kinesis_forwarder_records_inserted_total") >= len(stream.sent), 90,
+                   "every record after the restart")
+        f.signal(signal.SIGTERM)
+        assert f.wait(30) == 0
+    finally:
+        if f.alive():
+            f.kill()
+    assert db.state() == model.expected()
+    assert "insert failed; retrying" in f.log()
+
+
+def test_sigterm_mid_batch_sends_the_open_batch_and_exits_0(tmp_path, kinesis, front):
+    rng = random.Random(6)
+    model = Changes()
+    stream = Stream(kinesis, "sigterm", 2)
+    stream.put(model.run(rng, 2000, 500))
+    db = Database(front, "fwd_sigterm")
+    f = forwarder(tmp_path, kinesis, stream, front, db, "--batch-linger", "10min",
+                  "--idle-poll", "100ms").start()
+    try:
+        wait_until(lambda: f.metric("kinesis_forwarder_records_read_total") >= 2000, 60, "the records read")
+        assert f.metric("kinesis_forwarder_records_inserted_total") == 0  # still in the open batch
+        t = time.monotonic()
+        f.signal(signal.SIGTERM)
+        assert f.wait(30) == 0
+        assert time.monotonic() - t < 10
+    finally:
+        if f.alive():
+            f.kill()
+    assert db.state() == model.expected()
+    last = {}
+    for shard, seq, _ in stream.sent:
+        last[shard] = max(last.get(shard, 0), seq)
+    assert {s: q for s, (q, _) in db.checkpoints().items()} == last
+    assert "SIGTERM received" in f.log()
+
+
+def test_two_workers_share_a_stream_and_its_lineage(tmp_path, kinesis, front):
+    rng = random.Random(7)
+    model = Changes()
+    stream = Stream(kinesis, "workers", 4)
+    stream.put(disorder(model.run(rng, 3000, 600), rng))
+    for s in ("shardId-000000000000", "shardId-000000000001", "shardId-000000000002"):
+        stream.split(s)  # -> 4..9
+    stream.put(disorder(model.run(rng, 3000, 600), rng))
+    db = Database(front, "fwd_workers")
+    workers = [forwarder(tmp_path / str(i), kinesis, stream, front, db, *FAST, "--workers", "2",
+                         "--worker-index", str(i)) for i in range(2)]
+    for i, w in enumerate(workers):
+        (tmp_path / str(i)).mkdir()
+        w.start("--once")
+    for w in workers:
+        assert w.wait(120) == 0, w.log()[-3000:]
+    assert db.state() == model.expected()
+    owners = db.rows("SELECT shard_id, groupUniqArray(worker) FROM fwd_workers.kinesis_checkpoints "
+                     "GROUP BY shard_id ORDER BY shard_id")
+    assert len(owners) == 10
+    assert all(len(eval(o)) == 1 for _, o in owners), owners  # one worker per shard
+    assert {eval(o)[0] for _, o in owners} == {"0/2", "1/2"}
+    # Some child is read by the other worker than its parent, and still after it.
+    by = {s: eval(o)[0] for s, o in owners}
+    parent_of = {s: d["ParentShardId"] for s, d in stream.shards().items() if "ParentShardId" in d}
+    assert any(by[c] != by[p] for c, p in parent_of.items())
+    first = dict(db.rows("SELECT shard_id, min(version) FROM fwd_workers.kinesis_checkpoints GROUP BY shard_id"))
+    ended = dict(db.rows("SELECT shard_id, min(version) FROM fwd_workers.kinesis_checkpoints "
+                         "WHERE shard_end GROUP BY shard_id"))
+    for child, parent in parent_of.items():
+        assert int(first[child]) > int(ended[parent])
+
+
+def test_a_record_the_server_refuses_goes_to_the_errors_table(tmp_path, kinesis, front):
+    rng = random.Random(8)
+    model = Changes()
+    stream = Stream(kinesis, "poison", 1)
+    good = model.run(rng, 300, 100)
+    poison = good[150].replace('"eventSource"', '"POISON":1,"eventSource"')
+    stream.put(good[:150] + [poison] + good[150:])
+    # A landing-table view that throws on one record, as a server-side check might.
+    db = Database(front, "fwd_poison", """
+        DROP VIEW people_stream_mv;
+        CREATE MATERIALIZED VIEW people_stream_mv TO people_flat AS
+        SELECT 'stream' AS source, record AS line,
+               if(throwIf(position(record, 'POISON') > 0, 'poison record'), '', dynamo_flatten(record)) AS j
+        FROM people_stream;
+    """)
+    f = forwarder(tmp_path, kinesis, stream, front, db)
+    f.run_once()
+    errors = db.errors()
+    assert len(errors) == 1
+    assert errors[0][3] == poison
+    assert "ClickHouse refused the record" in errors[0][2] and "poison record" in errors[0][2]
+    # Every other record is stored (the poison record is a MODIFY of an item changed again later,
+    # so the model's state does not depend on it).
+    assert db.state() == model.expected()
+    assert "splitting them to find the bad one" in f.log()
+
+
+def test_an_expired_checkpoint_stops_with_a_clear_error(tmp_path, kinesis, front):
+    stream = Stream(kinesis, "expired", 1)
+    stream.put(Changes().run(random.Random(9), 10, 10))
+    db = Database(front, "fwd_expired")
+    f = forwarder(tmp_path, kinesis, stream, front, db)
+    f.run_once()
+    db.run("INSERT INTO fwd_expired.kinesis_checkpoints (stream, consumer, shard_id, sequence_number, "
+           "shard_end, version, worker) VALUES ('expired', 'people', 'shardId-000000000042', '123', 0, 1, 'x')")
+    f.start("--once")
+    assert f.wait(60) == 1
+    assert "older than the stream's retention" in f.log() and "shardId-000000000042" in f.log()
+    f.run_once("--on-expired-checkpoint", "trim-horizon")
+
+
+def test_bad_flags_exit_2_and_secrets_stay_out_of_logs(tmp_path, kinesis, front):
+    stream = Stream(kinesis, "flags", 1)
+    stream.put(Changes().run(random.Random(10), 20, 10))
+    db = Database(front, "fwd_flags")
+    f = forwarder(tmp_path, kinesis, stream, front, db, "--workers", "2", "--worker-index", "2")
+    f.start("--once")
+    assert f.wait(30) == 2
+    assert "--worker-index 2 must be below --workers 2" in f.log()
+    (tmp_path / "pw").write_text("s3cret-pw\n")
+    f = forwarder(tmp_path, kinesis, stream, front, db, "--clickhouse-password-file", str(tmp_path / "pw"))
+    f.env["RUST_LOG"] = "trace"
+    f.run_once()
+    assert db.state()  # the password is ignored by the front; the run went through
+    log = f.log()
+    assert "s3cret-pw" not in log and kinesis.SECRET not in log

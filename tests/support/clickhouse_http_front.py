@@ -11,8 +11,10 @@ of the HTTP interface that the project's tools use:
   the URL query, then ``\\n``, then the body (as ClickHouse does); a POST body alone is a
   query too.
 * ``INSERT INTO t [(cols)] [SETTINGS …] FORMAT X`` (in the URL, or at the start of the body)
-  with the data in the body. The data is streamed to chDB's ``send_insert`` as bytes, so
-  binary formats (RowBinary, RowBinaryWithNamesAndTypes, Native) are safe.
+  with the data in the body. The data is written to a temporary file and inserted with
+  ``INSERT … FROM INFILE``, so binary formats (RowBinary, RowBinaryWithNamesAndTypes,
+  Native) are safe, and an exception in a materialized view fails the INSERT as on a
+  server (chDB's streaming ``send_insert`` drops such exceptions and the block with them).
 * A trailing ``FORMAT X`` selects the output format; otherwise ``default_format``, else
   ``TabSeparated``. The response carries ``X-ClickHouse-Format``.
 * ``param_<name>=…`` URL parameters are passed as query parameters (``{name:Type}``).
@@ -57,6 +59,7 @@ process has one.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import gzip
 import json
 import re
@@ -324,6 +327,7 @@ HTTP_PARAMS = {
     "http_native_compression_disable_checksumming_on_decompress", "role", "log_comment_http",
 }
 
+_SETTINGS_TAIL = re.compile(r"\s+SETTINGS\s+.*$", re.IGNORECASE | re.DOTALL)
 _FORMAT_TAIL = re.compile(r"\s+FORMAT\s+(\w+)\s*;?\s*$", re.I | re.S)
 _INSERT_URL = re.compile(r"^\s*(INSERT\s+INTO\s+.+?)\s+FORMAT\s+(\w+)\s*;?\s*$", re.I | re.S)
 _INSERT_BODY = re.compile(rb"^\s*(INSERT\s+INTO\s+.+?)\s+FORMAT\s+(\w+)(?:\r?\n|[ \t]|$)", re.I | re.S)
@@ -364,6 +368,7 @@ class ClickHouseHTTPFront:
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
         self.requests: list[str] = []  # queries seen, for test assertions
+        self.stopped: list[ThreadingHTTPServer] = []  # servers that stop() shut down
         with self.lock:
             names = self._run("SELECT name FROM system.settings", "TabSeparated")
         self.setting_names = set(names.decode().split())
@@ -379,18 +384,18 @@ class ClickHouseHTTPFront:
         return res if isinstance(res, bytes) else str(res).encode()
 
     def _insert(self, head: str, fmt: str, data: bytes) -> int:
-        ins = self.session.send_insert(head, fmt)
-        try:
-            if data:
-                ins.append(data)
-            res = ins.finish()
-        except BaseException:
-            try:
-                ins.cancel()
-            except Exception:
-                pass
-            raise
-        return getattr(res, "rows_written", 0)
+        # The body goes through a temporary file and ``INSERT … FROM INFILE``: binary-safe,
+        # and unlike chDB's streaming ``send_insert``, an exception raised in a materialized
+        # view of the table fails the INSERT, as on a server (send_insert drops it silently).
+        m = _SETTINGS_TAIL.search(head)
+        pre, settings = (head[: m.start()], head[m.start():]) if m else (head, "")
+        with tempfile.NamedTemporaryFile(prefix="ch-front-insert-", suffix=".bin") as f:
+            f.write(data)
+            f.flush()
+            sql = f"{pre} FROM INFILE {_quote(f.name)}{settings} FORMAT {fmt}"
+            res = self.session.query(sql, "TabSeparated")
+        written = getattr(res, "rows_written", 0)
+        return int((written() if callable(written) else written) or 0)
 
     # -- request execution --------------------------------------------------------------------
 
@@ -478,6 +483,7 @@ class ClickHouseHTTPFront:
         """Stops serving and frees the port; ``start_in_thread(port)`` may be called again."""
         server, self.server = self.server, None
         if server is not None:
+            self.stopped.append(server)
             server.shutdown()
             server.server_close()
         if self.thread is not None:
@@ -528,7 +534,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _handle(self) -> None:
-        if self.server is not self.front.server:
+        if self.server in self.front.stopped:
             # Stopped: a kept-alive connection from before the stop gets no answer either,
             # as from a server that went away.
             self.close_connection = True
