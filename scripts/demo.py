@@ -9,9 +9,9 @@ Part 1, the sample export in tests/fixtures/:
 Part 2, a generated export (100 000 items by default, --items N):
   writes it as a real export (manifests, gzip parts, an empty part), serves it from a local S3
   server, generates the tables with `dynamo-flatten schema`, loads the snapshot from S3 through
-  the UDF, applies a batch of change records (INSERT/MODIFY/REMOVE, duplicates, shuffled, a few
-  malformed) through the stream landing table, and reports rows, rows/s, errors and the final
-  state.
+  the UDF, puts a batch of change records (INSERT/MODIFY/REMOVE, duplicates, shuffled, a few
+  malformed) into a local Kinesis stream, runs kinesis-forwarder --once to send them through the
+  stream landing table, and reports rows, rows/s, errors, checkpoints and the final state.
 
 Run it with scripts/demo, which builds the programs first.
 """
@@ -24,6 +24,7 @@ import copy
 import gzip
 import hashlib
 import json
+import os
 import random
 import re
 import shutil
@@ -34,12 +35,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from chdb_udf import build_udf_dir, open_session  # noqa: E402
-from local_aws import LocalS3  # noqa: E402
+from local_aws import LocalKinesis, LocalS3  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
+from clickhouse_http_front import ClickHouseHTTPFront  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 WORK = REPO / ".work" / "demo"
 BIN = REPO / "target" / "release" / "dynamo-flatten"
+FORWARDER = REPO / "target" / "release" / "kinesis-forwarder"
 GEN = REPO / "target" / "release" / "examples" / "gen_export"
 EXPORT_ID = "01732406400000-0d3e5a7c"
 MARK = "UPDATED-BY-STREAM"  # the status the MODIFY records set
@@ -263,16 +268,39 @@ def generated_flow(s, items: int) -> None:
     errors = int(scalar("SELECT count() FROM dynamo_errors WHERE table = 'orders'"))
     print(f"  {loaded} rows loaded in {secs:.2f} s ({loaded / secs:,.0f} rows/s), {errors} errors")
 
-    step("stream: a batch of change records into orders_stream")
+    step("stream: change records through Kinesis and kinesis-forwarder into orders_stream")
     records, expect = change_records(sample, min(3000, items), random.Random(7))
-    path = WORK / "changes.jsonl"
-    path.write_text("\n".join(records) + "\n")
-    started = time.perf_counter()
-    s.query(f"INSERT INTO orders_stream SELECT line FROM file('{path}', 'LineAsString')")
-    secs = time.perf_counter() - started
+    front = ClickHouseHTTPFront(s)
+    _, port = front.start_in_thread()
+    print(f"  ClickHouse HTTP interface on 127.0.0.1:{port}: the test-only stand-in over this chDB "
+          "session (tests/support/clickhouse_http_front.py)")
+    try:
+        with LocalKinesis() as k:
+            c = k.client()
+            c.create_stream(StreamName="orders-changes", ShardCount=2)
+            k.wait_active("orders-changes")
+            for i in range(0, len(records), 500):
+                part = records[i:i + 500]
+                c.put_records(StreamName="orders-changes", Records=[
+                    {"Data": r.encode(), "PartitionKey": hashlib.md5(r.encode()).hexdigest()} for r in part])
+            print(f"  {len(records)} records put into the local Kinesis stream orders-changes (2 shards)")
+            env = {**os.environ, "AWS_ACCESS_KEY_ID": k.KEY, "AWS_SECRET_ACCESS_KEY": k.SECRET,
+                   "AWS_EC2_METADATA_DISABLED": "true"}
+            cmd = [str(FORWARDER), "--stream", "orders-changes", "--endpoint-url", k.endpoint,
+                   "--region", "us-east-1", "--clickhouse-url", f"http://127.0.0.1:{port}",
+                   "--table", "orders", "--once", "--progress", "never"]
+            print("  $ " + " ".join(cmd[:1] + ["--stream", "orders-changes", "--table", "orders", "--once", "…"]))
+            started = time.perf_counter()
+            subprocess.run(cmd, check=True, env=env)
+            secs = time.perf_counter() - started
+    finally:
+        front.stop()
     print(f"  {len(records)} records ({expect['modified']} MODIFY, {expect['removed']} REMOVE, "
           f"{expect['inserted']} INSERT, {len(records) // 11} duplicates, 2 malformed, shuffled) "
-          f"in {secs:.2f} s")
+          f"forwarded in {secs:.2f} s")
+    print(q("SELECT shard_id, argMax(sequence_number, version) AS checkpoint, "
+            "argMax(shard_end, version) AS shard_end FROM kinesis_checkpoints "
+            "WHERE consumer = 'orders' GROUP BY shard_id ORDER BY shard_id"))
 
     step("report")
     final = int(scalar("SELECT count() FROM orders FINAL"))
