@@ -65,7 +65,7 @@ impl CheckpointStore {
     /// `CREATE TABLE IF NOT EXISTS` with the configured name.
     pub async fn create_table(&self) -> Result<(), clickhouse::error::Error> {
         let start = DDL.find(DDL_NAME).unwrap_or(0);
-        let ddl = DDL[start..].replacen(
+        let ddl = DDL[start..].trim_end().trim_end_matches(';').replacen(
             DDL_NAME,
             &format!("CREATE TABLE IF NOT EXISTS {}", quote_ident(&self.table)),
             1,
@@ -144,9 +144,12 @@ mod tests {
     #[test]
     fn the_shipped_ddl_has_the_name_the_forwarder_replaces() {
         assert_eq!(DDL.matches(DDL_NAME).count(), 1);
-        assert!(
-            !DDL.trim_end().ends_with(';'),
-            "one statement, no trailing ';'"
+        let start = DDL.find(DDL_NAME).unwrap_or(0);
+        assert_eq!(
+            DDL[start..].matches(';').count(),
+            1,
+            "one statement after the header"
         );
+        assert!(DDL.trim_end().ends_with(';'));
     }
 }

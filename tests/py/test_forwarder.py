@@ -148,8 +148,10 @@ def test_sigkill_at_10_random_points_loses_nothing(tmp_path, kinesis, front):
         CREATE TABLE seen (line String) ENGINE = MergeTree ORDER BY tuple();
         CREATE MATERIALIZED VIEW seen_mv TO seen AS SELECT line FROM people_flat;
     """)
+    # 40 records per call at most 5 calls/s per shard: at most 400 records/s, whatever the
+    # machine's speed, so the 10 runs (at most 12 s) cannot finish the 6 600 records.
     f = forwarder(tmp_path, kinesis, stream, front, db, "--batch-rows", "150", "--batch-linger", "50ms",
-                  "--records-per-call", "100", "--idle-poll", "100ms")
+                  "--records-per-call", "40", "--idle-poll", "100ms")
     progress = []
     for _ in range(10):
         f.start()

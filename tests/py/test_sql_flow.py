@@ -183,7 +183,7 @@ def test_every_script_has_a_header_with_its_parameters():
     assert [p.name for p in files] == [
         "01_destination.sql", "02_flat_and_errors.sql", "03_snapshot_from_s3.sql",
         "04_snapshot_staged.sql", "05_stream.sql", "06_current_state.sql",
-        "07_cleanup_staging.sql", "08_drop_errors_table.sql", "09_purge_deleted.sql",
+        "07_cleanup_staging.sql", "08_drop_errors_table.sql", "09_purge_deleted.sql", "10_kinesis_checkpoints.sql",
     ]
     for p in files:
         text = p.read_text()
