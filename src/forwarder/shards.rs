@@ -39,42 +39,34 @@ pub fn parents_done(
         .all(|p| ended.contains(p) || !listed.contains_key(p))
 }
 
-/// The shards worker `index` of `workers` should start now: assigned to it, not finished,
-/// not `busy` (already being read, or done for this run), and with their parents done.
-/// Sorted by id, so parents (older ids) come first.
-pub fn ready<'a>(
-    listed: &'a HashMap<String, Shard>,
-    ended: &HashSet<String>,
-    busy: &HashSet<String>,
-    workers: u32,
-    index: u32,
-) -> Vec<&'a Shard> {
-    let mut out: Vec<&Shard> = listed
-        .values()
-        .filter(|s| {
-            assigned(&s.id, workers, index)
-                && !ended.contains(&s.id)
-                && !busy.contains(&s.id)
-                && parents_done(s, listed, ended)
-        })
-        .collect();
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    out
-}
-
-/// Shards assigned to this worker that are neither finished nor `busy`: what is left to do.
+/// Shards assigned to worker `index` of `workers` that are neither finished nor `busy`
+/// (being read, or done for this run): what is left to do.
 pub fn pending<'a>(
     listed: &'a HashMap<String, Shard>,
-    ended: &HashSet<String>,
-    busy: &HashSet<String>,
+    ended: &'a HashSet<String>,
+    busy: &'a HashSet<String>,
     workers: u32,
     index: u32,
 ) -> impl Iterator<Item = &'a Shard> + 'a {
-    let ended = ended.clone();
-    let busy = busy.clone();
     listed.values().filter(move |s| {
         assigned(&s.id, workers, index) && !ended.contains(&s.id) && !busy.contains(&s.id)
     })
+}
+
+/// The [`pending`] shards whose parents are done: what to start now. Sorted by id, so
+/// parents (older ids) come first.
+pub fn ready<'a>(
+    listed: &'a HashMap<String, Shard>,
+    ended: &'a HashSet<String>,
+    busy: &'a HashSet<String>,
+    workers: u32,
+    index: u32,
+) -> Vec<&'a Shard> {
+    let mut out: Vec<&Shard> = pending(listed, ended, busy, workers, index)
+        .filter(|s| parents_done(s, listed, ended))
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
 }
 
 #[cfg(test)]
