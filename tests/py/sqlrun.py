@@ -13,7 +13,9 @@ The S3 server is moto (`moto_server` from the venv) on 127.0.0.1 at a free port
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -98,6 +100,25 @@ def insert_lines(ch, table: str, lines: list[str]) -> None:
     """One INSERT … FORMAT LineAsString with one row per line: what a forwarder sends."""
     assert all("\n" not in line for line in lines)
     query(ch, f"INSERT INTO {table} FORMAT LineAsString\n" + "".join(line + "\n" for line in lines))
+
+
+def dumps(doc, ascii_only: bool = False) -> str:
+    """Compact JSON, as DynamoDB and Kinesis write it (non-ASCII raw unless ascii_only)."""
+    return json.dumps(doc, ensure_ascii=ascii_only, separators=(",", ":"))
+
+
+def kds_image(av):
+    """An attribute value (or image) as Kinesis Data Streams writes it: B and BS
+    base64-encoded a second time."""
+    if isinstance(av, dict):
+        if "B" in av and len(av) == 1:
+            return {"B": base64.b64encode(av["B"].encode()).decode()}
+        if "BS" in av and len(av) == 1:
+            return {"BS": [base64.b64encode(b.encode()).decode() for b in av["BS"]]}
+        return {k: kds_image(v) for k, v in av.items()}
+    if isinstance(av, list):
+        return [kds_image(v) for v in av]
+    return av
 
 
 def count(ch, sql_from: str) -> int:

@@ -53,7 +53,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from sqlrun import count, own_database, insert_lines, query, run_file, s3_client, tsv
+from sqlrun import count, dumps, kds_image, own_database, insert_lines, query, run_file, s3_client, tsv
 
 DB = "cdc_model"
 SEED = 20241124
@@ -266,23 +266,6 @@ def simulate(seed: int = SEED) -> Sim:
 
 
 # --- DynamoDB JSON out of the model -------------------------------------------------------------
-
-
-def kds_image(av):
-    """An attribute value as KDS writes it: B and BS base64-encoded a second time."""
-    if isinstance(av, dict):
-        if "B" in av and len(av) == 1:
-            return {"B": base64.b64encode(av["B"].encode()).decode()}
-        if "BS" in av and len(av) == 1:
-            return {"BS": [base64.b64encode(b.encode()).decode() for b in av["BS"]]}
-        return {k: kds_image(v) for k, v in av.items()}
-    if isinstance(av, list):
-        return [kds_image(v) for v in av]
-    return av
-
-
-def dumps(doc, ascii_only: bool = False) -> str:
-    return json.dumps(doc, ensure_ascii=ascii_only, separators=(",", ":"))
 
 
 def kds_record(c: Change, rng: random.Random) -> str:
