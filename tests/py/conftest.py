@@ -28,6 +28,9 @@ EXTRA_VARIANTS = [
     Variant("df_snap_v", args=(("--snapshot-version", "1700000000000000"),)),
     # A broken install: the program expects chunk headers that ClickHouse does not send.
     Variant("df_header_mismatch", chunk_header=False, args=(("--chunk-header", None),)),
+    # Column-aware, parameterised: df_cols('<column list>')(line). Parameters work for
+    # `executable` functions only; the value arrives as one single-quoted SQL literal.
+    Variant("df_cols", type="executable", args=(("--columns", "{columns:String}"),)),
 ]
 
 
