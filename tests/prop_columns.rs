@@ -174,7 +174,7 @@ impl Dec {
         let ds: String = self.digits.iter().map(|d| char::from(b'0' + d)).collect();
         if self.exp >= 0 {
             s.push_str(&ds);
-            s.extend(std::iter::repeat_n('0', self.exp as usize));
+            s.push_str(&"0".repeat(self.exp as usize));
         } else {
             let f = (-self.exp) as usize;
             if ds.len() > f {
@@ -183,7 +183,7 @@ impl Dec {
                 s.push_str(&ds[ds.len() - f..]);
             } else {
                 s.push_str("0.");
-                s.extend(std::iter::repeat_n('0', f - ds.len()));
+                s.push_str(&"0".repeat(f - ds.len()));
                 s.push_str(&ds);
             }
         }
