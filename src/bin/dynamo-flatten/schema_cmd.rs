@@ -16,7 +16,9 @@ Examples:
 /// Infers ClickHouse column types from sample documents (export lines,
 /// .json.gz files, bare items, change records) and prints the SQL: the
 /// destination table, the flatten/errors views, the stream landing table and
-/// the snapshot load.
+/// the snapshot load. Every load calls dynamo_flatten_columns(line, '<column list>');
+/// attributes without a column, or whose value does not fit it, land in the
+/// _extra column as DynamoDB JSON.
 #[derive(Args, Debug)]
 #[command(after_help = AFTER_HELP)]
 pub struct SchemaArgs {
@@ -32,17 +34,8 @@ pub struct SchemaArgs {
     #[arg(long)]
     sort_key: Option<String>,
 
-    /// Type of attributes missing from some items: Nullable(T), or T with its default.
-    #[arg(long, value_enum, default_value_t = MissingArg::Nullable)]
-    missing: MissingArg,
-
-    /// Column type of M and L attributes: String (JSON text) or ClickHouse's JSON.
-    #[arg(long, value_enum, default_value_t = DocumentsArg::String)]
-    documents: DocumentsArg,
-
-    /// Type non-integer numbers as Float64 instead of an exact Decimal(38, S).
-    #[arg(long)]
-    floats: bool,
+    #[command(flatten)]
+    types: TypeArgs,
 
     /// The export's data files in S3, for the snapshot load.
     #[arg(
@@ -66,6 +59,55 @@ pub struct SchemaArgs {
 
     /// Sample files (gzip-compressed if they end in .gz); standard input if none.
     files: Vec<PathBuf>,
+}
+
+/// How column types are chosen (shared by `schema` and `schema evolve`).
+#[derive(Args, Debug)]
+struct TypeArgs {
+    /// Type of attributes missing from some items: Nullable(T), or T with its default.
+    #[arg(long, value_enum, default_value_t = MissingArg::Nullable)]
+    missing: MissingArg,
+
+    /// Column type of M attributes: String (JSON text) or ClickHouse's JSON (L attributes
+    /// stay String: a JSON column holds objects only).
+    #[arg(long, value_enum, default_value_t = DocumentsArg::String)]
+    documents: DocumentsArg,
+
+    /// Type non-integer numbers (and numbers beyond Decimal(76)) as Float64 instead of an
+    /// exact Decimal.
+    #[arg(long)]
+    floats: bool,
+
+    /// The narrowest exact type of the values seen (UInt8, Int16, ..., Decimal(38, S) with S
+    /// as seen) instead of the defaults with room to grow (Int64, or UInt64/Int128/Int256
+    /// for larger integers; Decimal(38, S) with S at least 6). A later value that does not
+    /// fit its column lands in _extra. Key columns always get the defaults.
+    #[arg(long)]
+    narrow: bool,
+
+    /// Type S attributes whose values are ISO 8601 dates and times (2024-01-02T03:04:05.123Z,
+    /// +09:00 offsets, a space for T) as DateTime64(p, 'UTC'), p the most fraction digits
+    /// seen (at least 3), instead of String. Key columns stay String.
+    #[arg(long)]
+    datetimes: bool,
+}
+
+impl TypeArgs {
+    fn options(&self) -> InferOptions {
+        InferOptions {
+            missing: match self.missing {
+                MissingArg::Nullable => Missing::Nullable,
+                MissingArg::Default => Missing::Default,
+            },
+            documents: match self.documents {
+                DocumentsArg::String => Documents::String,
+                DocumentsArg::Json => Documents::Json,
+            },
+            floats: self.floats,
+            narrow: self.narrow,
+            datetimes: self.datetimes,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -152,17 +194,7 @@ pub fn run(args: &SchemaArgs) -> Result<(), String> {
             S3AuthArg::Server => S3Auth::Server,
         },
     };
-    let opts = InferOptions {
-        missing: match args.missing {
-            MissingArg::Nullable => Missing::Nullable,
-            MissingArg::Default => Missing::Default,
-        },
-        documents: match args.documents {
-            DocumentsArg::String => Documents::String,
-            DocumentsArg::Json => Documents::Json,
-        },
-        floats: args.floats,
-    };
+    let opts = args.types.options();
     let sql = schema::render(&spec, &inf, opts).map_err(|e| e.to_string())?;
     if skipped > 0 {
         eprintln!("dynamo-flatten schema: {skipped} documents skipped");
