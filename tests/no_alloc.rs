@@ -2,8 +2,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
-use dynamo_flatten::flatten::{Flattener, NumberFormat, Options};
+use dynamo_flatten::flatten::{ColumnPlan, Flattener, NumberFormat, Options};
 
 struct Counting;
 
@@ -36,11 +37,24 @@ const DOCS: &[&str] = &[
 
 #[test]
 fn steady_state_rows_do_not_allocate() {
-    for numbers in [NumberFormat::Number, NumberFormat::String] {
-        let mut f = Flattener::new(Options {
-            numbers,
+    let plan = ColumnPlan::parse(
+        "id String, n Decimal(38, 9), m JSON, ss Array(String), ns Array(UInt8), \
+         b String, age Float32, item_version Int64",
+    )
+    .unwrap();
+    let option_sets = [
+        Options::default(),
+        Options {
+            numbers: NumberFormat::String,
             ..Options::default()
-        });
+        },
+        Options {
+            columns: Some(Arc::new(plan)),
+            ..Options::default()
+        },
+    ];
+    for opts in option_sets {
+        let mut f = Flattener::new(opts);
         let mut out = Vec::new();
         let start = ALLOCATIONS.load(Ordering::Relaxed);
         // Let every buffer reach its size.

@@ -1152,6 +1152,7 @@ impl Knobs {
             } else {
                 KinesisBinary::Unwrap
             },
+            columns: None,
         }
     }
 }

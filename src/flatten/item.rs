@@ -14,6 +14,9 @@ pub(crate) struct Style {
     pub(crate) numbers_as_strings: bool,
     /// `B`/`BS` values are base64 of base64 (Kinesis records): decode one layer.
     pub(crate) unwrap_binary: bool,
+    /// Write DynamoDB JSON again (`{"N":"26"}`), compact and validated, instead of
+    /// plain JSON: how attributes are kept in `_extra`.
+    pub(crate) typed: bool,
 }
 
 /// Attribute names the top level of an item may not use as they are, because
@@ -144,7 +147,7 @@ impl<'a, 'o> Transcoder<'a, 'o> {
 
     /// An attribute name and its colon, copied.
     #[inline(always)]
-    fn key(&mut self) -> Result<()> {
+    pub(crate) fn key(&mut self) -> Result<()> {
         let key = self.c.string("an attribute name")?;
         let b = self.c.b;
         if b.get(self.c.i) == Some(&b':') {
@@ -213,6 +216,22 @@ impl<'a, 'o> Transcoder<'a, 'o> {
 
     /// One attribute value object `{"T": v}` at `depth` open containers.
     pub(crate) fn value(&mut self, depth: usize) -> Result<()> {
+        let tag = self.open_value(depth)?;
+        if self.style.typed {
+            self.out.extend_from_slice(b"{\"");
+            self.out.extend_from_slice(tag);
+            self.out.extend_from_slice(b"\":");
+        }
+        self.tagged(tag, depth)?;
+        if self.style.typed {
+            self.out.push(b'}');
+        }
+        self.close_value()
+    }
+
+    /// Reads `{"T":` of an attribute value object and returns the tag `T`.
+    #[inline]
+    pub(crate) fn open_value(&mut self, depth: usize) -> Result<&'a [u8]> {
         if depth >= MAX_JSON_DEPTH {
             return Err(self.c.err(ErrorKind::TooDeep));
         }
@@ -234,49 +253,16 @@ impl<'a, 'o> Transcoder<'a, 'o> {
                 t
             }
         };
-        match tag {
-            b"S" => self.string_scalar("S")?,
-            b"N" => self.number()?,
-            b"B" => self.binary()?,
-            b"BOOL" => match self.c.peek()? {
-                b't' => {
-                    self.c.literal(b"true", "true or false")?;
-                    self.out.extend_from_slice(b"true");
-                }
-                b'f' => {
-                    self.c.literal(b"false", "true or false")?;
-                    self.out.extend_from_slice(b"false");
-                }
-                _ => return Err(self.wrong("BOOL", "true or false")),
-            },
-            b"NULL" => match self.c.peek()? {
-                b't' => {
-                    self.c.literal(b"true", "true")?;
-                    self.out.extend_from_slice(b"null");
-                }
-                b'f' => return Err(self.c.err(ErrorKind::NullNotTrue)),
-                _ => return Err(self.wrong("NULL", "true")),
-            },
-            b"M" => {
-                if self.c.peek()? != b'{' {
-                    return Err(self.wrong("M", "an object"));
-                }
-                self.map(depth + 1)?;
-            }
-            b"L" => {
-                if self.c.peek()? != b'[' {
-                    return Err(self.wrong("L", "an array"));
-                }
-                self.list(depth + 1)?;
-            }
-            b"SS" => self.set(depth, "SS", Self::string_element)?,
-            b"NS" => self.set(depth, "NS", |t| t.number())?,
-            b"BS" => self.set(depth, "BS", |t| t.binary())?,
-            other => {
-                let t = String::from_utf8_lossy(other).into_owned();
-                return Err(Error::new(ErrorKind::UnknownTypeTag(t), tag_at));
-            }
+        if !is_type_tag(tag) {
+            let t = String::from_utf8_lossy(tag).into_owned();
+            return Err(Error::new(ErrorKind::UnknownTypeTag(t), tag_at));
         }
+        Ok(tag)
+    }
+
+    /// The `}` that ends an attribute value object.
+    #[inline]
+    pub(crate) fn close_value(&mut self) -> Result<()> {
         match self.c.peek()? {
             b'}' => {
                 self.c.i += 1;
@@ -287,8 +273,61 @@ impl<'a, 'o> Transcoder<'a, 'o> {
         }
     }
 
+    /// The value of type tag `tag` (a known tag), written in the style.
+    pub(crate) fn tagged(&mut self, tag: &[u8], depth: usize) -> Result<()> {
+        match tag {
+            b"S" => self.string_scalar("S"),
+            b"N" => self.number(),
+            b"B" => self.binary(),
+            b"BOOL" => match self.c.peek()? {
+                b't' => {
+                    self.c.literal(b"true", "true or false")?;
+                    self.out.extend_from_slice(b"true");
+                    Ok(())
+                }
+                b'f' => {
+                    self.c.literal(b"false", "true or false")?;
+                    self.out.extend_from_slice(b"false");
+                    Ok(())
+                }
+                _ => Err(self.wrong("BOOL", "true or false")),
+            },
+            b"NULL" => {
+                self.null()?;
+                let null: &[u8] = if self.style.typed { b"true" } else { b"null" };
+                self.out.extend_from_slice(null);
+                Ok(())
+            }
+            b"M" => {
+                if self.c.peek()? != b'{' {
+                    return Err(self.wrong("M", "an object"));
+                }
+                self.map(depth + 1)
+            }
+            b"L" => {
+                if self.c.peek()? != b'[' {
+                    return Err(self.wrong("L", "an array"));
+                }
+                self.list(depth + 1)
+            }
+            b"SS" => self.set(depth, "SS", Self::string_element),
+            b"NS" => self.set(depth, "NS", |t| t.number()),
+            _ => self.set(depth, "BS", |t| t.binary()),
+        }
+    }
+
+    /// The value of a `NULL` tag, which must be `true`.
+    #[inline]
+    pub(crate) fn null(&mut self) -> Result<()> {
+        match self.c.peek()? {
+            b't' => self.c.literal(b"true", "true"),
+            b'f' => Err(self.c.err(ErrorKind::NullNotTrue)),
+            _ => Err(self.wrong("NULL", "true")),
+        }
+    }
+
     #[cold]
-    fn wrong(&self, tag: &'static str, expected: &'static str) -> Error {
+    pub(crate) fn wrong(&self, tag: &'static str, expected: &'static str) -> Error {
         self.c.err(ErrorKind::WrongValue { tag, expected })
     }
 
@@ -333,7 +372,7 @@ impl<'a, 'o> Transcoder<'a, 'o> {
     }
 
     #[inline]
-    fn string_element(&mut self) -> Result<()> {
+    pub(crate) fn string_element(&mut self) -> Result<()> {
         let s = self.c.string("a string")?;
         self.out.extend_from_slice(s.quoted(self.c.b));
         Ok(())
@@ -351,6 +390,18 @@ impl<'a, 'o> Transcoder<'a, 'o> {
     /// as a string, its text unchanged.
     #[inline]
     fn number(&mut self) -> Result<()> {
+        let s = self.number_str()?;
+        if self.style.numbers_as_strings || self.style.typed {
+            self.out.extend_from_slice(s.quoted(self.c.b));
+        } else {
+            self.out.extend_from_slice(s.content(self.c.b));
+        }
+        Ok(())
+    }
+
+    /// The string of an `N` value, checked to hold a number.
+    #[inline]
+    pub(crate) fn number_str(&mut self) -> Result<Str> {
         if self.c.peek()? != b'"' {
             return Err(self.wrong("N", "a string"));
         }
@@ -360,18 +411,13 @@ impl<'a, 'o> Transcoder<'a, 'o> {
             let shown = String::from_utf8_lossy(&text[..text.len().min(64)]).into_owned();
             return Err(Error::new(ErrorKind::InvalidNumber(shown), s.start));
         }
-        if self.style.numbers_as_strings {
-            self.out.extend_from_slice(s.quoted(self.c.b));
-        } else {
-            self.out.extend_from_slice(text);
-        }
-        Ok(())
+        Ok(s)
     }
 
     /// A `B` value: base64 text, written as it is (or with one layer of
     /// base64 removed, for Kinesis records).
     #[inline]
-    fn binary(&mut self) -> Result<()> {
+    pub(crate) fn binary(&mut self) -> Result<()> {
         if self.c.peek()? != b'"' {
             return Err(self.wrong("B", "a base64 string"));
         }
@@ -399,6 +445,15 @@ impl<'a, 'o> Transcoder<'a, 'o> {
         self.out.push(b'"');
         Ok(())
     }
+}
+
+/// True for the ten DynamoDB type tags.
+#[inline]
+pub(crate) fn is_type_tag(tag: &[u8]) -> bool {
+    matches!(
+        tag,
+        b"S" | b"N" | b"B" | b"BOOL" | b"NULL" | b"M" | b"L" | b"SS" | b"NS" | b"BS"
+    )
 }
 
 /// True for base64 text (standard alphabet, padded), including the empty string.

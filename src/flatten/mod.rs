@@ -22,16 +22,24 @@
 //! `item_<name>` (see [`RENAMED_PREFIX`]); if the item also has an attribute
 //! with that renamed name, the row is an error, so no value is ever lost.
 
+mod convert;
+mod datetime;
+mod decimal;
 mod envelope;
 mod error;
 mod item;
 mod number;
+mod plan;
 mod scan;
 
 pub use error::{Error, ErrorKind};
 pub use item::RENAMED_PREFIX;
+pub use plan::{unquote_sql, Column, ColumnPlan, PlanError, EXTRA_FIELD};
 pub use scan::MAX_JSON_DEPTH;
 
+use std::sync::Arc;
+
+use convert::{ColumnWriter, Lookup};
 use envelope::{Field, Kind};
 use item::{json_string, Reserved, Style, Transcoder};
 use scan::Cursor;
@@ -86,6 +94,9 @@ pub struct Options {
     pub snapshot_version: u64,
     pub shape: ShapeHint,
     pub kinesis_binary: KinesisBinary,
+    /// The destination's columns: each attribute is converted to its column's type, and
+    /// what has no column or does not fit goes to `_extra` (see [`ColumnPlan`]).
+    pub columns: Option<Arc<ColumnPlan>>,
 }
 
 impl Default for Options {
@@ -98,6 +109,7 @@ impl Default for Options {
             snapshot_version: 0,
             shape: ShapeHint::Auto,
             kinesis_binary: KinesisBinary::Unwrap,
+            columns: None,
         }
     }
 }
@@ -139,9 +151,13 @@ pub struct Flattener {
     /// `,"is_deleted":` with the configured name.
     deleted_key: Vec<u8>,
     reserved: Option<Reserved>,
+    /// The column plan by name, when there is one.
+    lookup: Option<Lookup>,
     top: Vec<Field>,
     inner: Vec<Field>,
     scratch: Vec<u8>,
+    /// `_extra` of the row being written.
+    extra: Vec<u8>,
 }
 
 impl Flattener {
@@ -155,15 +171,30 @@ impl Flattener {
         let reserved = opts
             .metadata
             .then(|| Reserved::new(&[&opts.version_field, &opts.deleted_field]));
-        Flattener {
+        let mut f = Flattener {
             version_key: key(&opts.version_field),
             deleted_key: key(&opts.deleted_field),
             reserved,
+            lookup: None,
             opts,
             top: Vec::new(),
             inner: Vec::new(),
             scratch: Vec::new(),
-        }
+            extra: Vec::new(),
+        };
+        f.set_columns(f.opts.columns.clone());
+        f
+    }
+
+    /// Changes the column plan (`None`: plain flattening).
+    pub fn set_columns(&mut self, columns: Option<Arc<ColumnPlan>>) {
+        let skip: &[&str] = if self.opts.metadata {
+            &[&self.opts.version_field, &self.opts.deleted_field]
+        } else {
+            &[]
+        };
+        self.lookup = columns.as_deref().map(|p| Lookup::new(p, skip));
+        self.opts.columns = columns;
     }
 
     pub fn options(&self) -> &Options {
@@ -417,12 +448,24 @@ impl Flattener {
         unwrap_binary: bool,
         out: &mut Vec<u8>,
     ) -> Result<usize, Error> {
+        if let Some(lookup) = &self.lookup {
+            let mut w = ColumnWriter {
+                c: Cursor::at(input, at),
+                out,
+                extra: &mut self.extra,
+                scratch: &mut self.scratch,
+                unwrap_binary,
+            };
+            w.top_item(depth, self.reserved.as_ref(), lookup)?;
+            return Ok(w.c.i);
+        }
         let mut t = Transcoder {
             c: Cursor::at(input, at),
             out,
             style: Style {
                 numbers_as_strings: self.opts.numbers == NumberFormat::String,
                 unwrap_binary,
+                typed: false,
             },
             scratch: &mut self.scratch,
         };

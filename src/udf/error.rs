@@ -20,6 +20,11 @@ pub enum Error {
     Truncated { what: String },
     /// A RowBinary row declared an impossible length.
     RowTooLarge { row: u64, len: u64 },
+    /// The column list that came with a row cannot be used.
+    Columns {
+        row: u64,
+        reason: flatten::PlanError,
+    },
     /// A row could not be flattened and `--on-error fail` is set.
     Row {
         row: u64,
@@ -50,6 +55,7 @@ impl fmt::Display for Error {
                 "row {row}: RowBinary length {len} is too large; is the function's format RowBinary \
                  and its argument a String?"
             ),
+            Error::Columns { row, reason } => write!(f, "row {row}: {reason}"),
             Error::Row {
                 row,
                 block,

@@ -78,6 +78,59 @@ impl Format {
         }
     }
 
+    /// Cuts the next row of two String columns (the document and the column list) from
+    /// `data`; `second` gets the range of the second value. TabSeparated only (Lines has
+    /// one value per row).
+    #[inline]
+    pub(crate) fn split2(self, data: &[u8], eof: bool, second: &mut (usize, usize)) -> Split {
+        match self {
+            Format::RowBinary => {
+                let first = self.split(data, eof);
+                let Split::Row { used, .. } = first else {
+                    return first;
+                };
+                match self.split(&data[used..], eof) {
+                    Split::Row {
+                        start,
+                        end,
+                        used: n,
+                    } => {
+                        *second = (used + start, used + end);
+                        match first {
+                            Split::Row { start, end, .. } => Split::Row {
+                                start,
+                                end,
+                                used: used + n,
+                            },
+                            other => other,
+                        }
+                    }
+                    other => other,
+                }
+            }
+            Format::TabSeparated | Format::Lines => {
+                let row = self.split(data, eof);
+                let Split::Row { start, end, used } = row else {
+                    return row;
+                };
+                match memchr(b'\t', &data[start..end]) {
+                    Some(tab) => {
+                        *second = (start + tab + 1, end);
+                        Split::Row {
+                            start,
+                            end: start + tab,
+                            used,
+                        }
+                    }
+                    None => {
+                        *second = (end, end);
+                        Split::Row { start, end, used }
+                    }
+                }
+            }
+        }
+    }
+
     /// Appends `value` encoded as one result row.
     #[inline]
     pub(crate) fn write_row(self, value: &[u8], out: &mut Vec<u8>) {
@@ -249,5 +302,32 @@ mod tests {
             Format::RowBinary.split(&[0xff; 12], false),
             Split::TooLarge(_)
         ));
+    }
+
+    #[test]
+    fn split_two_values() {
+        let mut second = (0, 0);
+        assert!(matches!(
+            Format::RowBinary.split2(b"\x03abc\x02xyZ", false, &mut second),
+            Split::Row {
+                start: 1,
+                end: 4,
+                used: 7
+            }
+        ));
+        assert_eq!(second, (5, 7));
+        assert!(matches!(
+            Format::RowBinary.split2(b"\x03abc\x05xy", false, &mut second),
+            Split::NeedMore
+        ));
+        assert!(matches!(
+            Format::TabSeparated.split2(b"ab\tc d\nrest", false, &mut second),
+            Split::Row {
+                start: 0,
+                end: 2,
+                used: 7
+            }
+        ));
+        assert_eq!(second, (3, 6));
     }
 }

@@ -14,8 +14,9 @@ pub use error::Error;
 pub use format::Format;
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
-use crate::flatten::{self, Flattener};
+use crate::flatten::{self, ColumnPlan, Flattener};
 use format::Split;
 
 /// What to do with a row that cannot be flattened.
@@ -34,6 +35,9 @@ pub struct Config {
     pub format: Format,
     pub chunk_header: bool,
     pub on_error: OnError,
+    /// Each row has a second String value: the destination's column list, used as the
+    /// flattener's column plan (parsed when it changes).
+    pub columns_arg: bool,
 }
 
 /// Counts from one run.
@@ -60,6 +64,7 @@ pub fn run<R: Read, W: Write>(
         out: Vec::with_capacity(READ_SIZE + READ_SIZE / 2),
         value: Vec::new(),
         unescaped: Vec::new(),
+        columns: None,
         left_in_block: 0,
         row_in_block: 0,
     };
@@ -109,6 +114,8 @@ struct Server<'f> {
     value: Vec<u8>,
     /// One TabSeparated row after unescaping.
     unescaped: Vec<u8>,
+    /// The column list of the plan in use (with `columns_arg`), as received.
+    columns: Option<Vec<u8>>,
     /// Rows still to come in this block (with chunk headers).
     left_in_block: u64,
     row_in_block: u64,
@@ -140,12 +147,21 @@ impl Server<'_> {
                     }
                 }
             }
-            match self.cfg.format.split(rest, eof) {
+            let mut second = (0, 0);
+            let split = if self.cfg.columns_arg {
+                self.cfg.format.split2(rest, eof, &mut second)
+            } else {
+                self.cfg.format.split(rest, eof)
+            };
+            match split {
                 Split::Row {
                     start,
                     end,
                     used: n,
                 } => {
+                    if self.cfg.columns_arg {
+                        self.use_columns(&rest[second.0..second.1])?;
+                    }
                     self.row(&rest[start..end])?;
                     used += n;
                 }
@@ -158,6 +174,33 @@ impl Server<'_> {
                 }
             }
         }
+    }
+
+    /// Makes `list` (the row's column list) the flattener's plan, unless it already is.
+    #[inline]
+    fn use_columns(&mut self, list: &[u8]) -> Result<(), Error> {
+        if self.columns.as_deref() == Some(list) {
+            return Ok(());
+        }
+        let mut text = Vec::new();
+        let list_bytes =
+            if self.cfg.format == Format::TabSeparated && format::unescape_tsv(list, &mut text) {
+                &text[..]
+            } else {
+                list
+            };
+        let row = self.stats.rows + 1;
+        let plan = std::str::from_utf8(list_bytes)
+            .map_err(|_| flatten::PlanError {
+                column: None,
+                at: 0,
+                reason: "the column list is not UTF-8".into(),
+            })
+            .and_then(ColumnPlan::parse)
+            .map_err(|reason| Error::Columns { row, reason })?;
+        self.flattener.set_columns(Some(Arc::new(plan)));
+        self.columns = Some(list.to_vec());
+        Ok(())
     }
 
     #[inline]

@@ -62,6 +62,10 @@ def test_shipped_functions_loaded(ch):
     assert rows == [
         ("dynamo_flatten", "Success", *common, "dynamo-flatten --format RowBinary --chunk-header",
          "RowBinary", "String", "['String']", "['line']", "1", "1", "30000", "30000", "10", "16", "10"),
+        ("dynamo_flatten_columns", "Success", *common,
+         "dynamo-flatten --format RowBinary --chunk-header --columns-arg",
+         "RowBinary", "String", "['String','String']", "['line','columns']", "1", "1", "30000", "30000",
+         "10", "16", "10"),
         ("dynamo_flatten_exact", "Success", *common,
          "dynamo-flatten --format RowBinary --chunk-header --numbers string",
          "RowBinary", "String", "['String']", "['line']", "1", "1", "30000", "30000", "10", "16", "10"),
@@ -477,3 +481,36 @@ def test_changes_in_any_order_give_the_same_state(ch, fixtures):
         (LI, "1732406503000001", "1"),
         (BOB, "1732406600500000", "1"),
     ]
+
+
+# --- the column-aware function ----------------------------------------------------------------
+
+COLUMNS = "id String, qty UInt8, price Decimal(38, 2), tags Array(String), `odd name` Nullable(Int64)"
+
+
+def test_columns_function_converts_exactly_and_keeps_misfits(ch):
+    lines = [
+        '{"Item":{"id":{"S":"a"},"qty":{"N":"200"},"price":{"N":"12.50"},"tags":{"SS":["x"]},'
+        '"odd name":{"NULL":true}}}',
+        '{"Item":{"id":{"S":"b"},"qty":{"N":"300"},"price":{"N":"12.505"},"tags":{"L":[{"N":"1"}]},'
+        '"odd name":{"S":"7"},"note":{"S":"new"}}}',
+    ]
+    rows = ch.rows(
+        f"""SELECT isValidJSON(j), t.1, t.2, toString(t.3), t.4, t.5, t.6, t.7
+        FROM (SELECT j, JSONExtract(j, {quote(f'Tuple({COLUMNS}, _extra String, version UInt64, is_deleted UInt8)')}) AS t
+              FROM (SELECT dynamo_flatten_columns(line, {quote(COLUMNS)}) AS j
+                    FROM (SELECT arrayJoin({'[' + ','.join(quote(x) for x in lines) + ']'}) AS line)))
+        ORDER BY t.1"""
+    )
+    assert rows == [
+        ("1", "a", "200", "12.5", "['x']", None, "{}", "0"),
+        ("1", "b", "0", "0", "[]", None,
+         '{"qty":{"N":"300"},"price":{"N":"12.505"},"tags":{"L":[{"N":"1"}]},'
+         '"odd name":{"S":"7"},"note":{"S":"new"}}', "0"),
+    ]
+
+
+def test_columns_function_refuses_a_bad_list_naming_the_column(ch):
+    with pytest.raises(Exception) as e:
+        ch.run("""SELECT dynamo_flatten_columns('{"id":{"S":"a"}}', 'id String, qty UUID')""")
+    assert "column list: column `qty`: type UUID is not supported" in str(e.value)

@@ -4,9 +4,12 @@ mod schema_cmd;
 
 use std::io;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use dynamo_flatten::flatten::{self, Flattener, KinesisBinary, NumberFormat, ShapeHint};
+use dynamo_flatten::flatten::{
+    self, ColumnPlan, Flattener, KinesisBinary, NumberFormat, ShapeHint,
+};
 use dynamo_flatten::udf::{self, Format, OnError};
 
 #[global_allocator]
@@ -91,6 +94,20 @@ struct Args {
     /// unwrap removes one layer so they match the export, as-is keeps them.
     #[arg(long, value_enum, default_value_t = KinesisBinaryArg::Unwrap)]
     kinesis_binary: KinesisBinaryArg,
+
+    /// The destination's columns, e.g. 'id String, qty Int64, price Decimal(38, 2)':
+    /// each attribute is converted exactly to its column's type, and every attribute
+    /// without a column, or whose value does not fit it, is kept as DynamoDB JSON in
+    /// "_extra". Columns named _extra or like the metadata fields are skipped, so the
+    /// destination's whole list may be given. A value in SQL quotes ('…') is unquoted.
+    #[arg(long, value_name = "LIST", conflicts_with = "columns_arg")]
+    columns: Option<String>,
+
+    /// Each row has a second value, the column list (as for --columns): for a function
+    /// called as dynamo_flatten_columns(line, 'id String, …'). The list is parsed again
+    /// only when it changes.
+    #[arg(long)]
+    columns_arg: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -159,6 +176,7 @@ impl Args {
                 KinesisBinaryArg::Unwrap => KinesisBinary::Unwrap,
                 KinesisBinaryArg::AsIs => KinesisBinary::AsIs,
             },
+            columns: None,
         }
     }
 
@@ -178,6 +196,7 @@ impl Args {
                 OnErrorArg::Row => OnError::Row,
                 OnErrorArg::Fail => OnError::Fail,
             },
+            columns_arg: self.columns_arg,
         }
     }
 }
@@ -197,7 +216,23 @@ fn main() -> ExitCode {
         eprintln!("dynamo-flatten: {e}");
         return ExitCode::from(2);
     }
-    let mut flattener = Flattener::new(args.flatten_options());
+    let mut options = args.flatten_options();
+    if let Some(list) = &args.columns {
+        match ColumnPlan::parse(&flatten::unquote_sql(list)) {
+            Ok(plan) => options.columns = Some(Arc::new(plan)),
+            Err(e) => {
+                eprintln!("dynamo-flatten: --columns: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if args.columns_arg && args.udf_config().format == Format::Lines {
+        eprintln!(
+            "dynamo-flatten: --columns-arg needs two values per row: RowBinary or TabSeparated"
+        );
+        return ExitCode::from(2);
+    }
+    let mut flattener = Flattener::new(options);
     // Unbuffered handles: the framing writes whole batches and flushes them itself.
     let (input, output) = match raw_stdio() {
         Ok(io) => io,

@@ -1,0 +1,738 @@
+//! The column-aware writer: each attribute converted exactly to its column's type, or
+//! kept as DynamoDB JSON in `_extra` when there is no column for it or it does not fit.
+//!
+//! One pass, like the plain transcoder: a value is converted while it is read; only a
+//! misfit is read a second time, from its start, into `_extra`.
+
+use std::collections::HashMap;
+
+use super::decimal::Dec;
+use super::error::{Error, ErrorKind};
+use super::item::{Reserved, Style, Transcoder};
+use super::plan::{ColumnPlan, Ty, EXTRA_FIELD};
+use super::scan::{Cursor, Result, Str, MAX_JSON_DEPTH};
+
+/// The columns of a plan by name, without those the flattener writes itself.
+#[derive(Clone, Debug)]
+pub(crate) struct Lookup {
+    by_name: HashMap<Box<[u8]>, usize, foldhash::fast::FixedState>,
+    types: Vec<Ty>,
+}
+
+impl Lookup {
+    /// `skip`: names that are not attribute columns (the metadata fields).
+    pub(crate) fn new(plan: &ColumnPlan, skip: &[&str]) -> Lookup {
+        let mut by_name = HashMap::with_hasher(foldhash::fast::FixedState::default());
+        let mut types = Vec::new();
+        for c in plan.columns() {
+            if c.name == EXTRA_FIELD || skip.contains(&c.name.as_str()) {
+                continue;
+            }
+            by_name.insert(c.name.as_bytes().into(), types.len());
+            types.push(c.ty.clone());
+        }
+        Lookup { by_name, types }
+    }
+
+    #[inline]
+    fn get(&self, name: &[u8]) -> Option<&Ty> {
+        self.by_name.get(name).map(|&i| &self.types[i])
+    }
+}
+
+pub(crate) struct ColumnWriter<'a, 'o> {
+    pub(crate) c: Cursor<'a>,
+    pub(crate) out: &'o mut Vec<u8>,
+    pub(crate) extra: &'o mut Vec<u8>,
+    pub(crate) scratch: &'o mut Vec<u8>,
+    /// B values are base64 of base64 (Kinesis records).
+    pub(crate) unwrap_binary: bool,
+}
+
+/// Significant digits up to which a Float64 gives back the same decimal text.
+const FLOAT64_EXACT_DIGITS: usize = 15;
+
+impl<'a> ColumnWriter<'a, '_> {
+    /// Runs `f` on a plain transcoder at the cursor, writing to the output (or, with
+    /// `typed`, DynamoDB JSON to `_extra`), and moves the cursor past what it read.
+    #[inline]
+    fn with<R>(
+        &mut self,
+        typed: bool,
+        f: impl FnOnce(&mut Transcoder<'a, '_>) -> Result<R>,
+    ) -> Result<R> {
+        let style = Style {
+            numbers_as_strings: false,
+            unwrap_binary: self.unwrap_binary,
+            typed,
+        };
+        let mut t = Transcoder {
+            c: Cursor::at(self.c.b, self.c.i),
+            out: if typed {
+                &mut *self.extra
+            } else {
+                &mut *self.out
+            },
+            style,
+            scratch: &mut *self.scratch,
+        };
+        let r = f(&mut t);
+        self.c.i = t.c.i;
+        r
+    }
+
+    /// The top-level attribute map at `depth` open containers. Writes `{`, the attributes
+    /// that fit their columns and `"_extra":{…}`, without the closing brace.
+    pub(crate) fn top_item(
+        &mut self,
+        depth: usize,
+        reserved: Option<&Reserved>,
+        lookup: &Lookup,
+    ) -> Result<()> {
+        if self.c.peek()? != b'{' {
+            return Err(self.c.err(ErrorKind::NotAnObject));
+        }
+        let open = self.c.i;
+        self.c.i += 1;
+        self.out.push(b'{');
+        if self.c.peek()? == b'}' {
+            return Err(Error::new(ErrorKind::EmptyItem, open));
+        }
+        self.extra.clear();
+        self.extra.push(b'{');
+        let b = self.c.b;
+        let mut wrote = false;
+        // Bit 2j: attribute named like metadata field j; bit 2j+1: like its renamed form.
+        let mut seen = 0u32;
+        loop {
+            let key = self.c.string("an attribute name")?;
+            let unescaped;
+            let name: &[u8] = if key.escaped {
+                // Rare: compare the decoded name.
+                unescaped = serde_json::from_slice::<String>(key.quoted(b)).unwrap_or_default();
+                unescaped.as_bytes()
+            } else {
+                key.content(b)
+            };
+            let (out_key, column) = column_name(name, key, b, reserved, &mut seen)?;
+            self.c.expect(b':', "':'")?;
+            let start = self.c.i;
+            let mark = self.out.len();
+            let mut fit = false;
+            if name != EXTRA_FIELD.as_bytes() {
+                if let Some(ty) = lookup.get(column) {
+                    if wrote {
+                        self.out.push(b',');
+                    }
+                    self.out.extend_from_slice(out_key);
+                    self.out.push(b':');
+                    fit = self.convert(ty, depth + 1)?;
+                }
+            }
+            if fit {
+                wrote = true;
+            } else {
+                self.out.truncate(mark);
+                self.c.i = start;
+                if self.extra.len() > 1 {
+                    self.extra.push(b',');
+                }
+                self.extra.extend_from_slice(key.quoted(b));
+                self.extra.push(b':');
+                self.with(true, |t| t.value(depth + 1))?;
+            }
+            match self.c.peek()? {
+                b',' => self.c.i += 1,
+                b'}' => {
+                    self.c.i += 1;
+                    break;
+                }
+                _ => return Err(self.c.unexpected("',' or '}'")),
+            }
+        }
+        if let Some(r) = reserved {
+            for (j, (name, _, _)) in r.names.iter().enumerate() {
+                if seen >> (2 * j) & 0b11 == 0b11 {
+                    let name = String::from_utf8_lossy(name).into_owned();
+                    return Err(Error::new(ErrorKind::MetadataCollision(name), open));
+                }
+            }
+        }
+        self.extra.push(b'}');
+        if wrote {
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(b"\"_extra\":");
+        self.out.extend_from_slice(self.extra);
+        Ok(())
+    }
+
+    #[cold]
+    fn wrong(&self, tag: &'static str, expected: &'static str) -> Error {
+        self.c.err(ErrorKind::WrongValue { tag, expected })
+    }
+
+    /// Converts the attribute value object at the cursor to `ty` and writes it. `Ok(false)`
+    /// when it does not fit: the cursor and the output are then left anywhere.
+    fn convert(&mut self, ty: &Ty, depth: usize) -> Result<bool> {
+        let tag = self.with(false, |t| t.open_value(depth))?;
+        if !self.tagged(ty, tag, depth)? {
+            return Ok(false);
+        }
+        self.with(false, |t| t.close_value())?;
+        Ok(true)
+    }
+
+    fn tagged(&mut self, ty: &Ty, tag: &[u8], depth: usize) -> Result<bool> {
+        if tag == b"NULL" {
+            if !matches!(ty, Ty::Nullable(_)) {
+                return Ok(false);
+            }
+            self.with(false, |t| t.null())?;
+            self.out.extend_from_slice(b"null");
+            return Ok(true);
+        }
+        let plain = |w: &mut Self| w.with(false, |t| t.tagged(tag, depth)).map(|()| true);
+        match ty.base() {
+            Ty::String => match tag {
+                b"S" | b"B" | b"M" | b"L" => plain(self),
+                _ => Ok(false),
+            },
+            Ty::Bool => match tag {
+                b"BOOL" => plain(self),
+                _ => Ok(false),
+            },
+            t @ (Ty::Int { .. } | Ty::Decimal { .. } | Ty::Float32 | Ty::Float64) => match tag {
+                b"N" => self.number(t),
+                _ => Ok(false),
+            },
+            Ty::Array(el) => match tag {
+                b"L" => self.list(el, depth + 1),
+                b"SS" | b"BS" if *el.base() == Ty::String => plain(self),
+                b"NS" => self.number_set(el, depth),
+                _ => Ok(false),
+            },
+            Ty::Map(v) => match tag {
+                b"M" => self.map(v, depth + 1),
+                _ => Ok(false),
+            },
+            Ty::Json => match tag {
+                b"M" => self.json_map(depth + 1),
+                _ => Ok(false),
+            },
+            Ty::DateTime { precision, wide } => match tag {
+                b"S" => self.datetime(*precision, *wide),
+                _ => Ok(false),
+            },
+            Ty::Nullable(_) => Ok(false),
+        }
+    }
+
+    /// An `N` value into a number type (no Nullable).
+    fn number(&mut self, ty: &Ty) -> Result<bool> {
+        let s = self.with(false, |t| t.number_str())?;
+        let text = s.content(self.c.b);
+        let Some(d) = Dec::parse(text) else {
+            return Ok(false);
+        };
+        write_number(ty, &d, text, self.out)
+    }
+
+    /// An `NS` value into `Array(T)`: every element must fit T.
+    fn number_set(&mut self, el: &Ty, depth: usize) -> Result<bool> {
+        if !matches!(
+            el.base(),
+            Ty::Int { .. } | Ty::Decimal { .. } | Ty::Float32 | Ty::Float64
+        ) {
+            return Ok(false);
+        }
+        if depth + 1 >= MAX_JSON_DEPTH {
+            return Err(self.c.err(ErrorKind::TooDeep));
+        }
+        if self.c.peek()? != b'[' {
+            return Err(self.wrong("NS", "an array of strings"));
+        }
+        self.c.i += 1;
+        self.out.push(b'[');
+        if self.c.peek()? == b']' {
+            self.c.i += 1;
+            self.out.push(b']');
+            return Ok(true);
+        }
+        loop {
+            if !self.number(el.base())? {
+                return Ok(false);
+            }
+            match self.c.peek()? {
+                b',' => {
+                    self.c.i += 1;
+                    self.out.push(b',');
+                }
+                b']' => {
+                    self.c.i += 1;
+                    self.out.push(b']');
+                    return Ok(true);
+                }
+                _ => return Err(self.c.unexpected("',' or ']'")),
+            }
+        }
+    }
+
+    /// An `L` value into `Array(T)`.
+    fn list(&mut self, el: &Ty, depth: usize) -> Result<bool> {
+        if self.c.peek()? != b'[' {
+            return Err(self.wrong("L", "an array"));
+        }
+        self.c.i += 1;
+        self.out.push(b'[');
+        if self.c.peek()? == b']' {
+            self.c.i += 1;
+            self.out.push(b']');
+            return Ok(true);
+        }
+        loop {
+            if !self.convert(el, depth + 1)? {
+                return Ok(false);
+            }
+            match self.c.peek()? {
+                b',' => {
+                    self.c.i += 1;
+                    self.out.push(b',');
+                }
+                b']' => {
+                    self.c.i += 1;
+                    self.out.push(b']');
+                    return Ok(true);
+                }
+                _ => return Err(self.c.unexpected("',' or ']'")),
+            }
+        }
+    }
+
+    /// An `M` value into `Map(String, T)`.
+    fn map(&mut self, v: &Ty, depth: usize) -> Result<bool> {
+        if self.c.peek()? != b'{' {
+            return Err(self.wrong("M", "an object"));
+        }
+        self.c.i += 1;
+        self.out.push(b'{');
+        if self.c.peek()? == b'}' {
+            self.c.i += 1;
+            self.out.push(b'}');
+            return Ok(true);
+        }
+        loop {
+            self.with(false, |t| t.key())?;
+            if !self.convert(v, depth + 1)? {
+                return Ok(false);
+            }
+            match self.c.peek()? {
+                b',' => {
+                    self.c.i += 1;
+                    self.out.push(b',');
+                }
+                b'}' => {
+                    self.c.i += 1;
+                    self.out.push(b'}');
+                    return Ok(true);
+                }
+                _ => return Err(self.c.unexpected("',' or '}'")),
+            }
+        }
+    }
+
+    /// An `M` value into a `JSON` column: numbers as JSON numbers only where the JSON
+    /// type reads them back exactly, and no key with a dot (the JSON type would split it
+    /// into a path).
+    fn json_map(&mut self, depth: usize) -> Result<bool> {
+        if self.c.peek()? != b'{' {
+            return Err(self.wrong("M", "an object"));
+        }
+        self.c.i += 1;
+        self.out.push(b'{');
+        if self.c.peek()? == b'}' {
+            self.c.i += 1;
+            self.out.push(b'}');
+            return Ok(true);
+        }
+        loop {
+            let key = self.c.string("an attribute name")?;
+            if has_dot(key, self.c.b) {
+                return Ok(false);
+            }
+            self.out.extend_from_slice(key.quoted(self.c.b));
+            self.c.expect(b':', "':'")?;
+            self.out.push(b':');
+            if !self.json_value(depth + 1)? {
+                return Ok(false);
+            }
+            match self.c.peek()? {
+                b',' => {
+                    self.c.i += 1;
+                    self.out.push(b',');
+                }
+                b'}' => {
+                    self.c.i += 1;
+                    self.out.push(b'}');
+                    return Ok(true);
+                }
+                _ => return Err(self.c.unexpected("',' or '}'")),
+            }
+        }
+    }
+
+    /// One attribute value inside a `JSON` column.
+    fn json_value(&mut self, depth: usize) -> Result<bool> {
+        let tag = self.with(false, |t| t.open_value(depth))?;
+        let fit = match tag {
+            b"N" => {
+                let s = self.with(false, |t| t.number_str())?;
+                json_number(s.content(self.c.b), self.out);
+                true
+            }
+            b"NS" => {
+                if self.c.peek()? != b'[' {
+                    return Err(self.wrong("NS", "an array of strings"));
+                }
+                self.c.i += 1;
+                self.out.push(b'[');
+                if self.c.peek()? == b']' {
+                    self.c.i += 1;
+                } else {
+                    loop {
+                        let s = self.with(false, |t| t.number_str())?;
+                        json_number(s.content(self.c.b), self.out);
+                        match self.c.peek()? {
+                            b',' => {
+                                self.c.i += 1;
+                                self.out.push(b',');
+                            }
+                            b']' => {
+                                self.c.i += 1;
+                                break;
+                            }
+                            _ => return Err(self.c.unexpected("',' or ']'")),
+                        }
+                    }
+                }
+                self.out.push(b']');
+                true
+            }
+            b"M" => self.json_map(depth + 1)?,
+            b"L" => {
+                if self.c.peek()? != b'[' {
+                    return Err(self.wrong("L", "an array"));
+                }
+                self.c.i += 1;
+                self.out.push(b'[');
+                if self.c.peek()? == b']' {
+                    self.c.i += 1;
+                    self.out.push(b']');
+                    true
+                } else {
+                    loop {
+                        if !self.json_value(depth + 2)? {
+                            return Ok(false);
+                        }
+                        match self.c.peek()? {
+                            b',' => {
+                                self.c.i += 1;
+                                self.out.push(b',');
+                            }
+                            b']' => {
+                                self.c.i += 1;
+                                self.out.push(b']');
+                                break;
+                            }
+                            _ => return Err(self.c.unexpected("',' or ']'")),
+                        }
+                    }
+                    true
+                }
+            }
+            _ => {
+                self.with(false, |t| t.tagged(tag, depth))?;
+                true
+            }
+        };
+        if fit {
+            self.with(false, |t| t.close_value())?;
+        }
+        Ok(fit)
+    }
+
+    /// An ISO-8601 `S` value into `DateTime64(p)` / `DateTime`.
+    fn datetime(&mut self, precision: u8, wide: bool) -> Result<bool> {
+        let s = self.with(false, |t| {
+            if t.c.peek()? != b'"' {
+                return Err(t.wrong("S", "a string"));
+            }
+            t.c.string("a string")
+        })?;
+        if s.escaped {
+            return Ok(false);
+        }
+        match super::datetime::parse(s.content(self.c.b), precision, wide) {
+            Some(dt) => {
+                dt.write(self.out);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// The name an attribute is written and looked up under (renamed when it is a metadata
+/// field's name), as JSON text and as plain bytes.
+fn column_name<'k>(
+    name: &'k [u8],
+    key: Str,
+    b: &'k [u8],
+    reserved: Option<&'k Reserved>,
+    seen: &mut u32,
+) -> Result<(&'k [u8], &'k [u8])> {
+    if let Some(r) = reserved {
+        for (j, (meta, renamed, renamed_json)) in r.names.iter().enumerate() {
+            if name == meta.as_slice() {
+                if !r.renamable {
+                    let n = String::from_utf8_lossy(meta).into_owned();
+                    return Err(Error::new(ErrorKind::MetadataCollision(n), key.start - 1));
+                }
+                *seen |= 1 << (2 * j);
+                return Ok((renamed_json, renamed));
+            }
+            if name == renamed.as_slice() {
+                *seen |= 2 << (2 * j);
+            }
+        }
+    }
+    Ok((key.quoted(b), name))
+}
+
+/// True when a key contains a dot, escaped or not.
+fn has_dot(key: Str, b: &[u8]) -> bool {
+    let raw = key.content(b);
+    if memchr::memchr(b'.', raw).is_some() {
+        return true;
+    }
+    key.escaped && serde_json::from_slice::<String>(key.quoted(b)).map_or(true, |k| k.contains('.'))
+}
+
+/// Writes `d` (whose text is `text`) for a number type; false when it does not fit.
+fn write_number(ty: &Ty, d: &Dec, text: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+    match *ty {
+        Ty::Int { signed, bits } => {
+            if !d.int_fits(signed, bits) {
+                return Ok(false);
+            }
+            // JSON numbers beyond 64 bits would be read through Float64.
+            let quote = bits > 64;
+            if quote {
+                out.push(b'"');
+            }
+            d.write_plain(out);
+            if quote {
+                out.push(b'"');
+            }
+            Ok(true)
+        }
+        Ty::Decimal { precision, scale } => {
+            if !d.decimal_fits(precision, scale) {
+                return Ok(false);
+            }
+            // A JSON number would be read through Float64; a string is read exactly.
+            out.push(b'"');
+            d.write_plain(out);
+            out.push(b'"');
+            Ok(true)
+        }
+        Ty::Float64 => {
+            out.extend_from_slice(text);
+            Ok(true)
+        }
+        Ty::Float32 => {
+            let Some(v) = std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| t.parse::<f32>().ok())
+                .filter(|v| v.is_finite())
+            else {
+                return Ok(false);
+            };
+            // The float's exact value, as the shortest text of the same Float64:
+            // read as Float64 and narrowed, it is the same float again.
+            use std::io::Write as _;
+            let _ = write!(out, "{:e}", f64::from(v));
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// A number inside a `JSON` column: integers within Int64/UInt64 and numbers of at most
+/// 15 significant digits as JSON numbers (read back exactly), others as strings.
+fn json_number(text: &[u8], out: &mut Vec<u8>) {
+    match Dec::parse(text) {
+        Some(d) if d.int_fits(true, 64) || d.int_fits(false, 64) => d.write_plain(out),
+        Some(d) if d.significant() <= FLOAT64_EXACT_DIGITS => out.extend_from_slice(text),
+        _ => {
+            out.push(b'"');
+            out.extend_from_slice(text);
+            out.push(b'"');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::flatten::{ColumnPlan, Flattener, Options};
+
+    fn flat(list: &str, doc: &str) -> String {
+        let opts = Options {
+            columns: Some(Arc::new(ColumnPlan::parse(list).unwrap())),
+            ..Options::default()
+        };
+        let mut out = Vec::new();
+        match Flattener::new(opts).flatten(doc.as_bytes(), &mut out) {
+            Ok(_) => String::from_utf8(out).unwrap(),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn fits_and_misfits() {
+        let cases = [
+            // (column list, attribute value, written value or None for a misfit)
+            ("x UInt8", r#"{"N":"200"}"#, Some("200")),
+            ("x UInt8", r#"{"N":"300"}"#, None),
+            ("x UInt8", r#"{"N":"-5"}"#, None),
+            ("x Int8", r#"{"N":"1E+2"}"#, Some("100")),
+            ("x Int64", r#"{"N":"1.5"}"#, None),
+            ("x Int64", r#"{"S":"1"}"#, None),
+            (
+                "x UInt128",
+                r#"{"N":"1e38"}"#,
+                Some(r#""100000000000000000000000000000000000000""#),
+            ),
+            ("x Decimal(38, 2)", r#"{"N":"12.505"}"#, None),
+            ("x Decimal(38, 2)", r#"{"N":"12.50"}"#, Some(r#""12.5""#)),
+            ("x Decimal(38, 2)", r#"{"N":"1e100"}"#, None),
+            (
+                "x Decimal(5, 2)",
+                r#"{"N":"-999.99"}"#,
+                Some(r#""-999.99""#),
+            ),
+            ("x Decimal(5, 2)", r#"{"N":"1000"}"#, None),
+            ("x Float64", r#"{"N":"1e100"}"#, Some("1e100")),
+            ("x Float32", r#"{"N":"1e100"}"#, None),
+            ("x Float32", r#"{"N":"0.1"}"#, Some("1.0000000149011612e-1")),
+            ("x Bool", r#"{"BOOL":false}"#, Some("false")),
+            ("x Bool", r#"{"N":"1"}"#, None),
+            ("x String", r#"{"S":"a\"b"}"#, Some(r#""a\"b""#)),
+            ("x String", r#"{"N":"1"}"#, None),
+            (
+                "x String",
+                r#"{"M":{"a":{"N":"1.50"}}}"#,
+                Some(r#"{"a":1.50}"#),
+            ),
+            ("x String", r#"{"NULL":true}"#, None),
+            ("x Nullable(String)", r#"{"NULL":true}"#, Some("null")),
+            ("x Nullable(Int64)", r#"{"S":"q"}"#, None),
+            (
+                "x Array(String)",
+                r#"{"SS":["a","b"]}"#,
+                Some(r#"["a","b"]"#),
+            ),
+            ("x Array(String)", r#"{"L":[{"S":"a"},{"N":"1"}]}"#, None),
+            ("x Array(Int64)", r#"{"NS":["1","2"]}"#, Some("[1,2]")),
+            ("x Array(Int64)", r#"{"NS":["1","2.5"]}"#, None),
+            ("x Array(Int64)", r#"{"SS":["1"]}"#, None),
+            (
+                "x Array(Nullable(Int64))",
+                r#"{"L":[{"NULL":true},{"N":"3"}]}"#,
+                Some("[null,3]"),
+            ),
+            (
+                "x Map(String, Int64)",
+                r#"{"M":{"a":{"N":"1"}}}"#,
+                Some(r#"{"a":1}"#),
+            ),
+            ("x Map(String, Int64)", r#"{"M":{"a":{"S":"1"}}}"#, None),
+            (
+                "x JSON",
+                r#"{"M":{"a":{"N":"12345678901234567890123"},"b":{"N":"0.1"}}}"#,
+                Some(r#"{"a":"12345678901234567890123","b":0.1}"#),
+            ),
+            ("x JSON", r#"{"M":{"a.b":{"N":"1"}}}"#, None),
+            ("x JSON", r#"{"L":[]}"#, None),
+            (
+                "x DateTime64(3)",
+                r#"{"S":"2024-01-02T03:04:05.123Z"}"#,
+                Some(r#""1704164645.123""#),
+            ),
+            (
+                "x DateTime64(3)",
+                r#"{"S":"2024-01-02T03:04:05.1234Z"}"#,
+                None,
+            ),
+        ];
+        for (list, value, want) in cases {
+            let got = flat(list, &format!(r#"{{"x":{value}}}"#));
+            let want = match want {
+                Some(v) => format!(r#"{{"x":{v},"_extra":{{}},"version":0,"is_deleted":0}}"#),
+                None => format!(r#"{{"_extra":{{"x":{value}}},"version":0,"is_deleted":0}}"#),
+            };
+            assert_eq!(got, want, "{list} <- {value}");
+        }
+    }
+
+    #[test]
+    fn names_order_and_metadata() {
+        let got = flat(
+            "id String, item_version Int64, version UInt64, _extra String",
+            r#"{"Item":{"new":{"BS":["AA=="]},"id":{"S":"a"},"version":{"N":"3"},"_extra":{"S":"x"}}}"#,
+        );
+        assert_eq!(
+            got,
+            r#"{"id":"a","item_version":3,"_extra":{"new":{"BS":["AA=="]},"_extra":{"S":"x"}},"version":0,"is_deleted":0}"#
+        );
+        // No column for a renamed attribute: it stays under its own name in _extra.
+        let got = flat("id String", r#"{"id":{"S":"a"},"version":{"N":"3"}}"#);
+        assert_eq!(
+            got,
+            r#"{"id":"a","_extra":{"version":{"N":"3"}},"version":0,"is_deleted":0}"#
+        );
+    }
+
+    #[test]
+    fn kinesis_binary_is_unwrapped_in_extra_too() {
+        // "QUFFQg==" is base64 of the text "AAEB".
+        let rec = r#"{"eventName":"INSERT","dynamodb":{"ApproximateCreationDateTime":1700000000000,"NewImage":{"id":{"S":"a"},"b":{"B":"QUFFQg=="},"c":{"B":"QUFFQg=="}}}}"#;
+        assert_eq!(
+            flat("id String, b String", rec),
+            r#"{"id":"a","b":"AAEB","_extra":{"c":{"B":"AAEB"}},"version":1700000000000000,"is_deleted":0}"#
+        );
+    }
+
+    #[test]
+    fn bad_values_are_errors_whether_they_fit_or_not() {
+        for list in ["x Int64", "x String", "y String"] {
+            let got = flat(list, r#"{"x":{"N":"12a"}}"#);
+            assert!(
+                got.starts_with("error: N value \"12a\" is not a number"),
+                "{list}: {got}"
+            );
+            let got = flat(list, r#"{"x":{"Q":"1"}}"#);
+            assert!(
+                got.starts_with("error: unknown type tag \"Q\""),
+                "{list}: {got}"
+            );
+            let got = flat(list, r#"{"x":{"L":[{"N":"1"},{"S":5}]}}"#);
+            assert!(
+                got.starts_with("error: S value must be a string"),
+                "{list}: {got}"
+            );
+        }
+    }
+}
