@@ -423,6 +423,14 @@ impl Inferrer {
         self.columns.iter().map(|c| c.name.as_str())
     }
 
+    /// How many items had the attribute.
+    pub fn present(&self, name: &str) -> u64 {
+        self.columns
+            .iter()
+            .find(|c| c.name == name)
+            .map_or(0, |c| c.present)
+    }
+
     /// True if every item had the attribute, never NULL.
     pub fn always_present(&self, name: &str) -> bool {
         self.columns
@@ -530,9 +538,11 @@ impl Inferrer {
             };
         };
         let total: u64 = seen.iter().map(|k| c.count(*k)).sum();
-        let misfits: Vec<Kind> = seen
-            .iter()
-            .copied()
+        // In a fixed order, whatever the order of the sample.
+        let mut in_order = seen.clone();
+        in_order.sort_by_key(|k| *k as usize);
+        let misfits: Vec<Kind> = in_order
+            .into_iter()
             .filter(|k| {
                 // String takes S, B, M and L as text.
                 let as_text = base == "String"

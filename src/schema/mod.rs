@@ -14,6 +14,7 @@
 //! function serves every table and a schema change is SQL only. Attributes without a
 //! column, or whose value does not fit it, land in the `_extra` column as DynamoDB JSON.
 
+pub mod evolve;
 mod infer;
 
 pub use infer::{
@@ -28,7 +29,7 @@ use crate::flatten::RENAMED_PREFIX;
 pub const FUNCTION: &str = "dynamo_flatten_columns";
 
 /// The destination column holding the attributes that have no column or did not fit it.
-pub const EXTRA_COLUMN: &str = "_extra";
+pub const EXTRA_COLUMN: &str = crate::flatten::EXTRA_FIELD;
 
 /// What to generate.
 #[derive(Clone, Debug)]
