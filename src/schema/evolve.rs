@@ -5,8 +5,11 @@
 //! The backfill re-inserts the current rows (`FINAL`) that hold a moved attribute, with the
 //! same version: a `ReplacingMergeTree` keeps the last inserted of rows with equal versions.
 //! The new values come from the function itself, applied to `_extra` (a DynamoDB-JSON
-//! attribute map, i.e. a bare item) with the new columns as its list: exactly the conversion
-//! a new row gets, and the values that still do not fit stay in the `_extra` it returns.
+//! attribute map) with the new columns as its list: exactly the conversion a new row gets,
+//! and the values that still do not fit stay in the `_extra` it returns. `_extra` goes in
+//! wrapped as a full-export line, `{"Item":<_extra>}`, so that it is read as an item whatever
+//! its attribute names (a bare `{"Item":{"S":"x"}}` would be taken for an export line, one
+//! with `eventName` and `dynamodb` for a change record).
 
 use std::fmt::Write as _;
 
@@ -259,9 +262,10 @@ impl Evolution {
             ViewChange::ModifyQuery => {
                 let _ = writeln!(
                     w,
-                    "--   2. The views, {} BEFORE {}: the new flat view also reads rows flattened\n\
-                     --      with the old list (the attribute is then in {EXTRA_COLUMN}), whereas the old one\n\
-                     --      would drop the new column from rows flattened with the new list.\n\
+                    "--   2. The views: {} BEFORE {}.\n\
+                     --      The new flat view also reads rows flattened with the old list (the attribute\n\
+                     --      is then in {EXTRA_COLUMN}), whereas the old one would drop the new column from\n\
+                     --      rows flattened with the new list.\n\
                      --      ALTER TABLE ... MODIFY QUERY swaps a view's query atomically: every insert runs\n\
                      --      wholly with the old or the new query, so no row is lost, and kinesis-forwarder\n\
                      --      and other loads can keep running.",
@@ -272,9 +276,9 @@ impl Evolution {
             ViewChange::Recreate => {
                 let _ = writeln!(
                     w,
-                    "--   2. The views, {} BEFORE {}, each dropped and created again. Between\n\
-                     --      DROP and CREATE a row inserted into {} or {} is LOST (they are\n\
-                     --      Null tables): stop every load first. kinesis-forwarder: SIGTERM (it sends and\n\
+                    "--   2. The views: {} BEFORE {}, each dropped and created again.\n\
+                     --      Between DROP and CREATE a row inserted into {} or {} is LOST\n\
+                     --      (they are Null tables): stop every load first. kinesis-forwarder: SIGTERM (it sends and\n\
                      --      checkpoints its open batch, then exits); start it again after this step and it\n\
                      --      goes on from its checkpoints. Snapshot loads: let them finish or start them after.",
                     ident(&flat_mv),
@@ -396,8 +400,8 @@ impl Evolution {
             .collect();
         let _ = writeln!(
             w,
-            "\n-- Backfill. Every attribute of the old {EXTRA_COLUMN} must be in a new column or in the new\n\
-             -- {EXTRA_COLUMN} (a row the function would not read as a bare item is left as it is)."
+            "\n-- Backfill. {EXTRA_COLUMN} goes in as the item of an export line, {{\"Item\":<{EXTRA_COLUMN}>}}. A row is\n\
+             -- changed only if every attribute of its old {EXTRA_COLUMN} ends in a new column or in the new one."
         );
         let _ = writeln!(
             w,
@@ -412,7 +416,10 @@ impl Evolution {
             t_id = ident(t),
             replaced = replaced.join(", "),
             tuple_lit = literal(&format!("Tuple({})", column_list(&tuple))),
-            call = function_call(&ident(EXTRA_COLUMN), &added),
+            call = function_call(
+                &format!("concat('{{\"Item\":', {}, '}}')", ident(EXTRA_COLUMN)),
+                &added
+            ),
             has_attr = has_attr.join(" OR "),
             converted = converted.join(" OR "),
             extra = ident(EXTRA_COLUMN),
@@ -514,7 +521,7 @@ mod tests {
              SELECT * EXCEPT (`_df_j`, `_df_r`) REPLACE (if(JSONHas(`_df_j`, 'qty'), `_df_r`.1, `qty`) AS `qty`, `_df_r`.2 AS `_extra`)\n\
              FROM\n(\n    \
              SELECT *, JSONExtract(`_df_j`, 'Tuple(`qty` Nullable(Int64), `_extra` String)') AS `_df_r`\n    \
-             FROM (SELECT *, dynamo_flatten_columns(`_extra`, '`qty` Nullable(Int64)') AS `_df_j` FROM `people` FINAL WHERE JSONHas(`_extra`, 'qty'))\n    \
+             FROM (SELECT *, dynamo_flatten_columns(concat('{\"Item\":', `_extra`, '}'), '`qty` Nullable(Int64)') AS `_df_j` FROM `people` FINAL WHERE JSONHas(`_extra`, 'qty'))\n    \
              WHERE NOT startsWith(`_df_j`, '{\"_error\"')\n      \
              AND (JSONHas(`_df_j`, 'qty'))\n      \
              AND arraySort(JSONExtractKeys(`_extra`)) = arraySort(arrayConcat(JSONExtractKeys(`_df_r`.2), if(JSONHas(`_df_j`, 'qty'), ['qty'], [])))\n);\n"

@@ -10,6 +10,7 @@ report runs as written. Changes are incremental-export lines inserted into peopl
   p3  qty "n/a" (an S), price 1.234 (3 decimals)     p4  qty 1E+2, `n'q` 7
   p5  qty -5, then deleted                           p6  qty 1E+100 (beyond any Decimal)
   p7  color only                                     p1  an older version with qty 999, after
+  pa  an attribute named Item, alone in _extra ({"Item":…} alone reads as an export line)
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ DRIFT = [
     change("p6", V1, person("fa", "60", qty={"N": "1E+100"})),
     change("p7", V1, person("gu", "70", color={"S": "blue"})),
     change("p1", V1 - 1, person("ann", "99", qty={"N": "999"})),   # older: loses to V1
+    change("pa", V1, person("jo", "10", Item={"S": "boxed"})),
 ]
 
 STATE = "SELECT id, first_name, age, version, is_deleted FROM people FINAL ORDER BY id"
@@ -90,12 +92,16 @@ def extra(db) -> dict[str, dict]:
     return {k: json.loads(v) for k, v in tsv(query(db, "SELECT id, _extra FROM people FINAL ORDER BY id"))}
 
 
+CURRENT = [
+    ("p1", "ann", "31", str(V1), "0"), ("p2", "bo", "42", str(V1), "0"),
+    ("p3", "cy", "26", str(V1), "0"), ("p4", "di", "7", str(V1), "0"),
+    ("p6", "fa", "60", str(V1), "0"), ("p7", "gu", "70", str(V1), "0"),
+    ("pa", "jo", "10", str(V1), "0"),
+]
+
+
 def test_drift_lands_in_extra(db, loaded):
-    assert tsv(query(db, STATE)) == [
-        ("p1", "ann", "31", str(V1), "0"), ("p2", "bo", "42", str(V1), "0"),
-        ("p3", "cy", "26", str(V1), "0"), ("p4", "di", "7", str(V1), "0"),
-        ("p6", "fa", "60", str(V1), "0"), ("p7", "gu", "70", str(V1), "0"),
-    ]
+    assert tsv(query(db, STATE)) == CURRENT
     assert extra(db) == {
         "p1": {"qty": {"N": "3"}, "price": {"N": "12.5"}, "color": {"S": "red"}},
         "p2": {"qty": {"N": "300"}, "price": {"N": BIG}},
@@ -103,6 +109,7 @@ def test_drift_lands_in_extra(db, loaded):
         "p4": {"qty": {"N": "1E+2"}, "n'q": {"N": "7"}},
         "p6": {"qty": {"N": "1E+100"}},
         "p7": {"color": {"S": "blue"}},
+        "pa": {"Item": {"S": "boxed"}},
     }
     assert count(db, "dynamo_errors") == 0
 
@@ -110,12 +117,13 @@ def test_drift_lands_in_extra(db, loaded):
 def test_drift_report(db, loaded):
     report = {r[0]: r[1:] for r in tsv(run_file(db, "11_drift_report.sql")[0])}
     # Most frequent first, then by name.
-    assert list(report) == ["qty", "price", "color", "n'q"]
+    assert list(report) == ["qty", "price", "color", "Item", "n'q"]
     assert {a: r[:3] for a, r in report.items()} == {
-        "qty": ("5", "83.33", "['N','S']"),          # p5 is deleted: FINAL does not show it
-        "price": ("3", "50", "['N']"),
-        "color": ("2", "33.33", "['S']"),
-        "n'q": ("1", "16.67", "['N']"),
+        "qty": ("5", "71.43", "['N','S']"),          # p5 is deleted: FINAL does not show it
+        "price": ("3", "42.86", "['N']"),
+        "color": ("2", "28.57", "['S']"),
+        "Item": ("1", "14.29", "['S']"),
+        "n'q": ("1", "14.29", "['N']"),
     }
     assert report["price"][3] == f"""['{{"N":"1.234"}}','{{"N":"12.5"}}','{{"N":"{BIG}"}}']"""
     assert report["n'q"][3] == """['{"N":"7"}']"""
@@ -132,7 +140,8 @@ def evolve_sql(db, binary, loaded) -> str:
     values = query(db, "SELECT _extra FROM people FINAL WHERE JSONHas(_extra, 'qty') FORMAT TSVRaw")
     return schema_sql(binary, "evolve", "--table", "people",
                       "--columns", "'`id` String, `age` Int64, `first_name` String'",
-                      "--add", "qty", "--add", "price Decimal(38, 2)", "--add", "`n'q`", stdin=values)
+                      "--add", "qty", "--add", "price Decimal(38, 2)", "--add", "`n'q`",
+                      "--add", "Item String", stdin=values)
 
 
 def test_evolve_output(evolve_sql):
@@ -144,9 +153,10 @@ def test_evolve_output(evolve_sql):
     assert ("ALTER TABLE `people`\n"
             "    ADD COLUMN IF NOT EXISTS `qty` Nullable(Int64) AFTER `first_name`,\n"
             "    ADD COLUMN IF NOT EXISTS `price` Decimal(38, 2) AFTER `qty`,\n"
-            "    ADD COLUMN IF NOT EXISTS `n'q` Nullable(Int64) AFTER `price`;") in sql
+            "    ADD COLUMN IF NOT EXISTS `n'q` Nullable(Int64) AFTER `price`,\n"
+            "    ADD COLUMN IF NOT EXISTS `Item` String AFTER `n'q`;") in sql
     new_list = ("'`id` String, `age` Int64, `first_name` String, `qty` Nullable(Int64), "
-                "`price` Decimal(38, 2), `n\\'q` Nullable(Int64)'")
+                "`price` Decimal(38, 2), `n\\'q` Nullable(Int64), `Item` String'")
     assert f"dynamo_flatten_columns(record, {new_list}) AS j" in sql
     assert sql.index("ALTER TABLE `people_flat_mv` MODIFY QUERY") < sql.index("ALTER TABLE `people_stream_mv` MODIFY QUERY")
 
@@ -155,14 +165,15 @@ def test_evolve_moves_the_values_exactly(db, loaded, evolve_sql):
     stored = count(db, "people")
     outputs = run_script(db, evolve_sql)
     assert all(o == "" for o in outputs)
-    rows = tsv(query(db, "SELECT id, qty, toString(price), `n'q`, _extra, version FROM people FINAL ORDER BY id"))
-    assert [r[:4] + r[5:] for r in rows] == [
-        ("p1", "3", "12.5", None, str(V1)),
-        ("p2", "300", BIG, None, str(V1)),
-        ("p3", None, "0", None, str(V1)),        # nothing fits: the row is as it was
-        ("p4", "100", "0", "7", str(V1)),
-        ("p6", None, "0", None, str(V1)),
-        ("p7", None, "0", None, str(V1)),
+    rows = tsv(query(db, "SELECT id, qty, toString(price), `n'q`, Item, version FROM people FINAL ORDER BY id"))
+    assert rows == [
+        ("p1", "3", "12.5", None, "", str(V1)),
+        ("p2", "300", BIG, None, "", str(V1)),
+        ("p3", None, "0", None, "", str(V1)),        # nothing fits: the row is as it was
+        ("p4", "100", "0", "7", "", str(V1)),
+        ("p6", None, "0", None, "", str(V1)),
+        ("p7", None, "0", None, "", str(V1)),
+        ("pa", None, "0", None, "boxed", str(V1)),
     ]
     # Moved values are gone from _extra; what does not fit (and what has no column) stays.
     assert extra(db) == {
@@ -172,18 +183,15 @@ def test_evolve_moves_the_values_exactly(db, loaded, evolve_sql):
         "p4": {},
         "p6": {"qty": {"N": "1E+100"}},
         "p7": {"color": {"S": "blue"}},
+        "pa": {},
     }
     # The same rows and versions; the deleted p5 stays deleted, p1's older row stays beaten.
-    assert tsv(query(db, STATE)) == [
-        ("p1", "ann", "31", str(V1), "0"), ("p2", "bo", "42", str(V1), "0"),
-        ("p3", "cy", "26", str(V1), "0"), ("p4", "di", "7", str(V1), "0"),
-        ("p6", "fa", "60", str(V1), "0"), ("p7", "gu", "70", str(V1), "0"),
-    ]
-    # Only the rows with something to move were inserted again (p1, p2, p4).
-    assert count(db, "people") == stored + 3
+    assert tsv(query(db, STATE)) == CURRENT
+    # Only the rows with something to move were inserted again (p1, p2, p4, pa).
+    assert count(db, "people") == stored + 4
     # The backfill again: nothing left to move, nothing inserted.
     backfill = run_script(db, evolve_sql[evolve_sql.index("-- Backfill."):])
-    assert backfill == [""] and count(db, "people") == stored + 3
+    assert backfill == [""] and count(db, "people") == stored + 4
     # The drift report now shows only what still does not fit.
     report = {r[0]: r[1] for r in tsv(run_file(db, "11_drift_report.sql")[0])}
     assert report == {"qty": "2", "price": "1", "color": "2"}
