@@ -29,7 +29,7 @@
 -- attributes you want as columns (here id, first_name, age), followed by `_extra`, `version`
 -- and `is_deleted`, in this table, in the Tuple(...) of 02_flat_and_errors.sql and in 06; the
 -- same attribute columns form the column list of the dynamo_flatten_columns calls in 03, 04
--- and 05 ('id String, first_name String, age UInt8'). `dynamo-flatten schema` writes all of
+-- and 05 ('id String, first_name String, age UInt8, PRIMARY KEY (id)'). `dynamo-flatten schema` writes all of
 -- it from a sample of the export.
 --
 -- ORDER BY must be exactly the DynamoDB primary key, because ReplacingMergeTree replaces rows

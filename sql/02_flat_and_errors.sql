@@ -11,14 +11,16 @@
 --   people_flat_mv    people_flat -> people: the good rows, typed with JSONExtract.
 --   people_errors_mv  people_flat -> dynamo_errors: the rows whose j starts with {"_error".
 --
---   The column list 'id String, first_name String, age UInt8' (the same literal in 03, 04
---   and 05) tells the function each attribute's column type. An attribute that is a column and
---   whose value fits its type is written converted (numbers exactly, Decimal columns too);
---   any other attribute goes into "_extra" as DynamoDB JSON. j is then ONE object
---     {"id":"…","first_name":"…","age":26,"_extra":{…},"version":N,"is_deleted":0|1}
---   which the Tuple below reads exactly: the list, then _extra String (the object's text as
---   ClickHouse writes it: the same values, numbers as their text, string escapes such as
---   \u00e9 decoded), version UInt64 and is_deleted UInt8. A named Tuple is matched by key name.
+--   The column list 'id String, first_name String, age UInt8, PRIMARY KEY (id)' (the same
+--   literal in 03, 04 and 05) tells the function each attribute's column type. An attribute
+--   that is a column and whose value fits its type is written converted (numbers exactly,
+--   Decimal columns too); any other attribute goes into "_extra" as DynamoDB JSON. An item
+--   whose key (PRIMARY KEY) is missing or does not fit is an error row: stored with a default
+--   key it would replace other such items. j is then ONE object
+--     {"id":"…","first_name":"…","age":26,"_extra":"{…}","version":N,"is_deleted":0|1}
+--   which the Tuple below reads exactly: the columns (without PRIMARY KEY), then _extra String
+--   (the text of a JSON object, exactly as the function wrote it), version UInt64 and
+--   is_deleted UInt8. A named Tuple is matched by key name.
 --
 --   Why every row goes through the function exactly once: it is called in only one place
 --   per load (the INSERT … SELECT of 03, or the view of 04 or 05) and its result is the

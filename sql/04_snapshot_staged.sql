@@ -30,5 +30,5 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS people_snapshot_mv TO people_flat AS
 SELECT
     'snapshot' AS source,
     line,
-    dynamo_flatten_columns(line, 'id String, first_name String, age UInt8') AS j
+    dynamo_flatten_columns(line, 'id String, first_name String, age UInt8, PRIMARY KEY (id)') AS j
 FROM people_snapshot;

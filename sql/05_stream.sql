@@ -46,5 +46,5 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS people_stream_mv TO people_flat AS
 SELECT
     'stream' AS source,
     record   AS line,
-    dynamo_flatten_columns(record, 'id String, first_name String, age UInt8') AS j
+    dynamo_flatten_columns(record, 'id String, first_name String, age UInt8, PRIMARY KEY (id)') AS j
 FROM people_stream;

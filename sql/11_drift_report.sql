@@ -16,7 +16,7 @@
 --     clickhouse-client --query "SELECT _extra FROM people FINAL WHERE JSONHas(_extra, 'qty') FORMAT TSVRaw" |
 --         dynamo-flatten schema evolve --table people --columns "$COLUMNS" --add qty > evolve.sql
 --   where $COLUMNS is the current column list: the literal of the dynamo_flatten_columns
---   calls ('id String, first_name String, age UInt8'), or the table's own columns, from
+--   calls ('id String, first_name String, age UInt8, PRIMARY KEY (id)'), or the table's own columns, from
 --     SELECT arrayStringConcat(arrayMap(x -> x.2, arraySort(groupArray((position,
 --            concat('`', replaceAll(replaceAll(name, '\\', '\\\\'), '`', '\\`'), '` ', type))))), ', ')
 --     FROM system.columns WHERE database = currentDatabase() AND table = 'people';

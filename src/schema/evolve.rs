@@ -16,8 +16,8 @@ use std::fmt::Write as _;
 use crate::flatten::{unquote_sql, ColumnPlan, RENAMED_PREFIX};
 
 use super::{
-    column_list, flat_view_select, function_call, ident, literal, stream_view_select, Col,
-    EXTRA_COLUMN, FUNCTION,
+    column_list, flat_view_select, function_call, function_list, ident, literal,
+    stream_view_select, Col, EXTRA_COLUMN, FUNCTION,
 };
 
 /// How the views get the new column list.
@@ -108,6 +108,12 @@ fn parse_list(list: &str) -> Result<Vec<Col>, EvolveError> {
         .collect())
 }
 
+/// The key columns of a table's current list (its `PRIMARY KEY (…)`, if it has one).
+pub fn current_keys(list: &str) -> Result<Vec<String>, EvolveError> {
+    let plan = ColumnPlan::parse(&unquote_sql(list.trim())).map_err(|e| err(e.to_string()))?;
+    Ok(plan.keys().to_vec())
+}
+
 /// The attribute columns of a table's current list: the literal of its
 /// `dynamo_flatten_columns` calls, or the destination's whole list (`_extra` and the metadata
 /// columns are skipped).
@@ -185,6 +191,8 @@ pub struct Evolution {
     pub table: String,
     /// The attribute columns the table has now, in order.
     pub columns: Vec<Col>,
+    /// The key columns named by the current list's `PRIMARY KEY (…)`, if any.
+    pub keys: Vec<String>,
     pub add: Vec<NewColumn>,
     pub version_field: String,
     pub deleted_field: String,
@@ -224,7 +232,7 @@ impl Evolution {
         self.check()?;
         let t = &self.table;
         let all = self.new_columns();
-        let new_list = column_list(&all);
+        let new_list = function_list(&all, &self.keys);
         let (flat_mv, stream_mv) = (format!("{t}_flat_mv"), format!("{t}_stream_mv"));
         let mut s = String::new();
         let w = &mut s;
@@ -302,7 +310,7 @@ impl Evolution {
             "--\n-- A staged snapshot view (sql/04_snapshot_staged.sql), if there is one, needs the new list too:\n\
              --   ALTER TABLE {} MODIFY QUERY SELECT 'snapshot' AS source, line, {} AS j FROM {};",
             ident(&format!("{t}_snapshot_mv")),
-            function_call("line", &all),
+            function_call("line", &all, &self.keys),
             ident(&format!("{t}_snapshot"))
         );
 
@@ -330,7 +338,7 @@ impl Evolution {
 
         // 2. The views.
         let flat_select = flat_view_select(t, &all, &self.version_field, &self.deleted_field);
-        let stream_select = stream_view_select(t, &all);
+        let stream_select = stream_view_select(t, &all, &self.keys);
         let views = [
             (&flat_mv, ident(t), flat_select),
             (&stream_mv, ident(&format!("{t}_flat")), stream_select),
@@ -418,7 +426,8 @@ impl Evolution {
             tuple_lit = literal(&format!("Tuple({})", column_list(&tuple))),
             call = function_call(
                 &format!("concat('{{\"Item\":', {}, '}}')", ident(EXTRA_COLUMN)),
-                &added
+                &added,
+                &[]
             ),
             has_attr = has_attr.join(" OR "),
             converted = converted.join(" OR "),
@@ -436,6 +445,7 @@ mod tests {
     fn people() -> Evolution {
         Evolution {
             table: "people".into(),
+            keys: vec!["id".into()],
             columns: current_columns(
                 "'id String, first_name String, age UInt8'",
                 "version",
@@ -497,7 +507,8 @@ mod tests {
     #[test]
     fn renders_columns_views_and_backfill() {
         let sql = people().render().unwrap();
-        let list = "'`id` String, `first_name` String, `age` UInt8, `qty` Nullable(Int64)'";
+        let list = "'`id` String, `first_name` String, `age` UInt8, `qty` Nullable(Int64), \
+                    PRIMARY KEY (`id`)'";
         assert!(sql.contains(&format!("--   {list}\n")), "{sql}");
         assert!(sql.contains(
             "\nALTER TABLE `people`\n    ADD COLUMN IF NOT EXISTS `qty` Nullable(Int64) AFTER `age`;\n"

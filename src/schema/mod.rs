@@ -167,16 +167,28 @@ pub fn flat_view_select(
     )
 }
 
+/// The list the function takes for a table: the columns, then `PRIMARY KEY (…)` naming
+/// the key columns, so that an item whose key does not fit is an error row instead of a
+/// row with a default key.
+pub fn function_list(cols: &[Col], keys: &[String]) -> String {
+    let list = column_list(cols);
+    if keys.is_empty() {
+        return list;
+    }
+    let keys: Vec<String> = keys.iter().map(|k| ident(k)).collect();
+    format!("{list}, PRIMARY KEY ({})", keys.join(", "))
+}
+
 /// `dynamo_flatten_columns(<arg>, '<list>')`.
-pub fn function_call(arg: &str, cols: &[Col]) -> String {
-    format!("{FUNCTION}({arg}, {})", literal(&column_list(cols)))
+pub fn function_call(arg: &str, cols: &[Col], keys: &[String]) -> String {
+    format!("{FUNCTION}({arg}, {})", literal(&function_list(cols, keys)))
 }
 
 /// The SELECT of `<t>_stream_mv`: every record through the function, into `<t>_flat`.
-pub fn stream_view_select(table: &str, cols: &[Col]) -> String {
+pub fn stream_view_select(table: &str, cols: &[Col], keys: &[String]) -> String {
     format!(
         "SELECT 'stream' AS source, record AS line, {} AS j FROM {}",
-        function_call("record", cols),
+        function_call("record", cols, keys),
         ident(&format!("{table}_stream"))
     )
 }
@@ -248,6 +260,7 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
         .collect();
     let untyped: Vec<&ColumnType> = types.iter().filter(|c| c.ty.is_none()).collect();
 
+    let key_names: Vec<String> = keys.iter().map(|(_, k)| k.to_string()).collect();
     let t = &spec.table;
     let flat = format!("{t}_flat");
     let mut s = String::new();
@@ -261,7 +274,7 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
         w,
         "-- Every row goes through {FUNCTION}(line, <column list>) once. The column list (the same\n\
          -- literal in every call below; use it in any other load of this table):\n--   {}",
-        literal(&column_list(&cols))
+        literal(&function_list(&cols, &key_names))
     );
     let _ = writeln!(
         w,
@@ -382,7 +395,7 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {} TO {} AS\n{};",
         ident(&format!("{t}_stream_mv")),
         ident(&flat),
-        stream_view_select(t, &cols)
+        stream_view_select(t, &cols, &key_names)
     );
 
     let (auth_note, auth_args) = match spec.s3_auth {
@@ -404,7 +417,7 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
         w,
         "INSERT INTO {}\nSELECT 'snapshot', line, {}\nFROM s3({}, {auth_args}'LineAsString');",
         ident(&flat),
-        function_call("line", &cols),
+        function_call("line", &cols, &key_names),
         literal(&spec.s3_url)
     );
     Ok(s)
@@ -486,7 +499,8 @@ mod tests {
         assert!(ddl.contains("`item_version` Int64"));
         assert!(ddl.contains("`odd name` Decimal(38, 6)"));
         assert!(ddl.contains("ORDER BY (`id`)"));
-        let list = "'`id` String, `name` String, `odd name` Decimal(38, 6), `item_version` Int64'";
+        let list = "'`id` String, `name` String, `odd name` Decimal(38, 6), `item_version` Int64, \
+                    PRIMARY KEY (`id`)'";
         assert!(sql.contains(&format!("dynamo_flatten_columns(record, {list}) AS j")));
         assert!(sql.contains(&format!(
             "SELECT 'snapshot', line, dynamo_flatten_columns(line, {list})\n"
@@ -531,7 +545,9 @@ mod tests {
              `version` UInt64, `is_deleted` UInt8)') AS t FROM `people_flat` \
              WHERE NOT startsWith(j, '{\"_error\"'));"
         ));
-        assert!(sql.contains("dynamo_flatten_columns(record, '`id` String, `age` Int64')"));
+        assert!(sql.contains(
+            "dynamo_flatten_columns(record, '`id` String, `age` Int64, PRIMARY KEY (`id`)')"
+        ));
     }
 
     #[test]
@@ -547,7 +563,7 @@ mod tests {
         };
         let sql = render(&s, &inf, opts).unwrap();
         assert!(
-            sql.contains("'`id` Int64, `ts` String, `n` UInt8'"),
+            sql.contains("'`id` Int64, `ts` String, `n` UInt8, PRIMARY KEY (`id`, `ts`)'"),
             "{sql}"
         );
         let inf = inferrer(&[r#"{"id":{"N":"1e100"}}"#]);

@@ -26,7 +26,7 @@ Examples:
   clickhouse-client --query \"SELECT _extra FROM people FINAL
       WHERE JSONHas(_extra, 'qty') FORMAT TSVRaw\" |
     dynamo-flatten schema evolve --table people \\
-      --columns 'id String, first_name String, age UInt8' --add qty > evolve.sql
+      --columns 'id String, first_name String, age UInt8, PRIMARY KEY (id)' --add qty > evolve.sql
   clickhouse-client --multiquery < evolve.sql
 
   # Types given, nothing read:
@@ -390,6 +390,7 @@ fn run_evolve(args: &EvolveArgs) -> Result<(), String> {
         .collect::<Result<Vec<_>, String>>()?;
     let evolution = Evolution {
         table: args.table.clone(),
+        keys: evolve::current_keys(&args.columns).map_err(|e| e.to_string())?,
         columns,
         add,
         version_field: vf.clone(),
