@@ -232,6 +232,9 @@ impl<'a> ColumnWriter<'a, '_> {
     fn number(&mut self, ty: &Ty) -> Result<bool> {
         let s = self.with(false, |t| t.number_str())?;
         let text = s.content(self.c.b);
+        if let Some(fit) = plain_number(ty, text, self.out) {
+            return Ok(fit);
+        }
         let Some(d) = Dec::parse(text) else {
             return Ok(false);
         };
@@ -518,6 +521,65 @@ fn has_dot(key: Str, b: &[u8]) -> bool {
     key.escaped && serde_json::from_slice::<String>(key.quoted(b)).map_or(true, |k| k.contains('.'))
 }
 
+/// The common cases without [`Dec`]: plain integers (`-?[0-9]{1,18}`) into integer
+/// columns, plain decimals without trailing zeros into decimal columns. `None` when the
+/// text needs the general path.
+#[inline]
+fn plain_number(ty: &Ty, text: &[u8], out: &mut Vec<u8>) -> Option<bool> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    match *ty {
+        Ty::Int { signed, bits } => {
+            if digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) || text == b"-0" {
+                return None;
+            }
+            let mut v: i64 = 0;
+            for &c in digits {
+                v = v * 10 + i64::from(c - b'0');
+            }
+            let neg = digits.len() < text.len();
+            let fits = match (signed, bits) {
+                (false, _) if neg => false,
+                (_, b) if b >= 64 => true,
+                (false, b) => v < 1 << b,
+                (true, b) => v < 1 << (b - 1) || (neg && v == 1 << (b - 1)),
+            };
+            if fits {
+                let quote = bits > 64;
+                if quote {
+                    out.push(b'"');
+                }
+                out.extend_from_slice(text);
+                if quote {
+                    out.push(b'"');
+                }
+            }
+            Some(fits)
+        }
+        Ty::Decimal { precision, scale } => {
+            let (int, frac) = match memchr::memchr(b'.', digits) {
+                Some(p) => (&digits[..p], &digits[p + 1..]),
+                None => (digits, &b""[..]),
+            };
+            let plain = int.first().is_some_and(|&c| c != b'0')
+                && int.iter().all(u8::is_ascii_digit)
+                && frac.iter().all(u8::is_ascii_digit)
+                && frac.last() != Some(&b'0');
+            if !plain {
+                return None;
+            }
+            let fits =
+                frac.len() <= usize::from(scale) && int.len() <= usize::from(precision - scale);
+            if fits {
+                out.push(b'"');
+                out.extend_from_slice(text);
+                out.push(b'"');
+            }
+            Some(fits)
+        }
+        _ => None,
+    }
+}
+
 /// Writes `d` (whose text is `text`) for a number type; false when it does not fit.
 fn write_number(ty: &Ty, d: &Dec, text: &[u8], out: &mut Vec<u8>) -> Result<bool> {
     match *ty {
@@ -684,6 +746,77 @@ mod tests {
                 None => format!(r#"{{"_extra":{{"x":{value}}},"version":0,"is_deleted":0}}"#),
             };
             assert_eq!(got, want, "{list} <- {value}");
+        }
+    }
+
+    #[test]
+    fn fast_number_path_agrees_with_the_general_one() {
+        use super::{plain_number, write_number, Dec, Ty};
+        let mut types = vec![];
+        for bits in [8, 16, 32, 64, 128, 256] {
+            for signed in [false, true] {
+                types.push(Ty::Int { signed, bits });
+            }
+        }
+        for (precision, scale) in [(1, 0), (2, 1), (5, 2), (9, 0), (18, 4), (38, 2), (76, 20)] {
+            types.push(Ty::Decimal { precision, scale });
+        }
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "9",
+            "10",
+            "99",
+            "100",
+            "127",
+            "128",
+            "-128",
+            "-129",
+            "255",
+            "256",
+            "32767",
+            "32768",
+            "-32768",
+            "65535",
+            "65536",
+            "2147483647",
+            "2147483648",
+            "-2147483648",
+            "4294967295",
+            "4294967296",
+            "999999999999999999",
+            "-999999999999999999",
+            "1.5",
+            "-1.5",
+            "12.50",
+            "12.05",
+            "99.99",
+            "999.99",
+            "1000.5",
+            "0.5",
+            "-0.01",
+            "123456789.1234",
+            "1E+2",
+            "1e-2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        texts.push("9".repeat(18));
+        texts.push(format!("-{}", "9".repeat(18)));
+        for ty in &types {
+            for t in &texts {
+                let mut fast = Vec::new();
+                let Some(fit) = plain_number(ty, t.as_bytes(), &mut fast) else {
+                    continue;
+                };
+                let mut slow = Vec::new();
+                let d = Dec::parse(t.as_bytes()).unwrap();
+                let slow_fit = write_number(ty, &d, t.as_bytes(), &mut slow).unwrap();
+                assert_eq!((fit, &fast), (slow_fit, &slow), "{t} in {ty:?}");
+            }
         }
     }
 
