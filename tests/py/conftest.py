@@ -28,6 +28,9 @@ EXTRA_VARIANTS = [
     Variant("df_snap_v", args=(("--snapshot-version", "1700000000000000"),)),
     # A broken install: the program expects chunk headers that ClickHouse does not send.
     Variant("df_header_mismatch", chunk_header=False, args=(("--chunk-header", None),)),
+    # The column-aware function for a destination whose metadata columns are named v and d.
+    Variant("df_columns_vd", base="dynamo_flatten_columns",
+            args=(("--version-field", "v"), ("--deleted-field", "d"))),
 ]
 
 
