@@ -53,6 +53,7 @@ pub fn plan(
     columns: &[DescribedColumn],
     version_field: &str,
     deleted_field: &str,
+    sorting_key: &str,
 ) -> Result<(String, ColumnPlan), String> {
     let find = |name: &str| columns.iter().find(|c| c.name == name);
     let table_q = quote_ident(table);
@@ -89,7 +90,10 @@ pub fn plan(
             missing.join(" and no column ")
         ));
     }
-    let list = column_list(columns);
+    let mut list = column_list(columns);
+    if let Some(keys) = key_columns(sorting_key, columns) {
+        list.push_str(&format!(", PRIMARY KEY ({keys})"));
+    }
     match ColumnPlan::parse(&list) {
         Ok(plan) => Ok((list, plan)),
         Err(e) => Err(format!(
@@ -98,6 +102,31 @@ pub fn plan(
              supported type (the list read from DESCRIBE TABLE: {list})"
         )),
     }
+}
+
+/// The sorting key as a `PRIMARY KEY` list, when it is made of plain written columns (the
+/// DynamoDB key attributes): an item whose key is missing or does not fit is then an error
+/// row, as in the UDF path with the generated SQL. `None` for an empty key or expressions.
+fn key_columns(sorting_key: &str, columns: &[DescribedColumn]) -> Option<String> {
+    let names: Vec<&str> = sorting_key
+        .split(',')
+        .map(|k| {
+            let k = k.trim();
+            k.strip_prefix('`')
+                .and_then(|k| k.strip_suffix('`'))
+                .unwrap_or(k)
+        })
+        .collect();
+    let plain = names
+        .iter()
+        .all(|n| columns.iter().any(|c| c.name == *n && c.is_written()));
+    (!sorting_key.trim().is_empty() && plain).then(|| {
+        names
+            .iter()
+            .map(|n| quote_ident(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 #[cfg(test)]
@@ -134,7 +163,7 @@ mod tests {
                     `odd \\`name\\`` Nullable(String), `source` LowCardinality(String), \
                     `_extra` String, `v` UInt64, `d` UInt8";
         assert_eq!(column_list(&people()), want);
-        let (list, plan) = plan("people", &people(), "v", "d").unwrap();
+        let (list, plan) = plan("people", &people(), "v", "d", "").unwrap();
         assert_eq!(list, want);
         let names: Vec<&str> = plan.columns().iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
@@ -155,31 +184,44 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_sorting_key_becomes_the_primary_key() {
+        let (list, p) = plan("people", &people(), "v", "d", "id, `source`").unwrap();
+        assert!(list.ends_with(", PRIMARY KEY (`id`, `source`)"), "{list}");
+        assert_eq!(p.keys(), ["id", "source"]);
+        // Expressions and computed columns are not DynamoDB keys: no PRIMARY KEY then.
+        for key in ["", "cityHash64(id)", "id, day"] {
+            let (list, p) = plan("people", &people(), "v", "d", key).unwrap();
+            assert!(!list.contains("PRIMARY KEY"), "{key}: {list}");
+            assert!(p.keys().is_empty());
+        }
+    }
+
+    #[test]
     fn refuses_tables_it_cannot_fill() {
         let without = |name: &str| -> Vec<DescribedColumn> {
             people().into_iter().filter(|c| c.name != name).collect()
         };
-        let e = plan("people", &without("_extra"), "v", "d").unwrap_err();
+        let e = plan("people", &without("_extra"), "v", "d", "").unwrap_err();
         assert!(e.starts_with("table `people` has no _extra column"), "{e}");
         assert!(
             e.ends_with("ALTER TABLE `people` ADD COLUMN _extra String DEFAULT '{}'"),
             "{e}"
         );
 
-        let e = plan("people", &people(), "version", "d").unwrap_err();
+        let e = plan("people", &people(), "version", "d", "").unwrap_err();
         assert!(
             e.starts_with(
                 "table `people` has no column `version` for the version (--version-field version):"
             ),
             "{e}"
         );
-        let e = plan("people", &people(), "version", "is_deleted").unwrap_err();
+        let e = plan("people", &people(), "version", "is_deleted", "").unwrap_err();
         assert!(e.contains("`version` for the version (--version-field version) and no column `is_deleted` for the delete flag (--deleted-field is_deleted)"), "{e}");
 
         let mut m = people();
         m.retain(|c| c.name != "v");
         m.push(col("v", "UInt64", "MATERIALIZED"));
-        let e = plan("people", &m, "v", "d").unwrap_err();
+        let e = plan("people", &m, "v", "d", "").unwrap_err();
         assert!(
             e.starts_with("column `v` of table `people` is MATERIALIZED"),
             "{e}"
@@ -187,7 +229,7 @@ mod tests {
 
         let mut u = people();
         u.insert(1, col("token", "UUID", ""));
-        let e = plan("people", &u, "v", "d").unwrap_err();
+        let e = plan("people", &u, "v", "d", "").unwrap_err();
         assert!(
             e.contains("column `token`: type UUID is not supported"),
             "{e}"

@@ -84,11 +84,12 @@ pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, 
             }
             sink.check_tables().await.map_err(|e| e.to_string())?;
             let described = if sink.is_local() {
-                Some(
-                    sink.describe_destination()
-                        .await
-                        .map_err(|e| e.to_string())?,
-                )
+                let columns = sink
+                    .describe_destination()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let key = sink.sorting_key().await.map_err(|e| e.to_string())?;
+                Some((columns, key))
             } else {
                 None
             };
@@ -111,8 +112,8 @@ pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, 
         }
     };
     // A destination the flattened rows cannot go into is refused, not retried: it needs DDL.
-    if let Some(described) = described {
-        let list = sink.use_columns(&described)?;
+    if let Some((described, sorting_key)) = described {
+        let list = sink.use_columns(&described, &sorting_key)?;
         info!(table = %ch.table, columns = %list, "column plan from DESCRIBE TABLE");
     }
     info!(

@@ -193,9 +193,34 @@ impl Sink {
             .collect()
     }
 
+    /// The destination's sorting key as ClickHouse prints it (`id`, `pk, sk`): the DynamoDB
+    /// key, which the column plan then requires of every item.
+    pub async fn sorting_key(&self) -> Result<String, Error> {
+        let t = &self.cfg.table;
+        let failed =
+            |e: String| Error::ClickHouse(format!("cannot read the sorting key of {t}: {e}"));
+        let body = self
+            .client
+            .query(
+                "SELECT sorting_key FROM system.tables \
+                 WHERE database = currentDatabase() AND name = ?",
+            )
+            .bind(t.as_str())
+            .fetch_bytes("TSVRaw")
+            .map_err(|e| failed(e.to_string()))?
+            .collect()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(String::from_utf8_lossy(&body).trim().to_string())
+    }
+
     /// Gives the flattener the destination's column plan (`--flatten local`); returns the
     /// column list. Fails when the table cannot take the rows (see [`columns::plan`]).
-    pub fn use_columns(&mut self, described: &[DescribedColumn]) -> Result<String, Error> {
+    pub fn use_columns(
+        &mut self,
+        described: &[DescribedColumn],
+        sorting_key: &str,
+    ) -> Result<String, Error> {
         let Some(enc) = &mut self.encoder else {
             return Ok(String::new());
         };
@@ -205,6 +230,7 @@ impl Sink {
             described,
             &o.version_field,
             &o.deleted_field,
+            sorting_key,
         )
         .map_err(Error::Destination)?;
         enc.set_columns(Arc::new(plan));
