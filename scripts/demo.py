@@ -260,7 +260,7 @@ def generated_flow(s, items: int) -> None:
         for st in stmts:
             s.query(st)
 
-        step("snapshot: INSERT … SELECT … dynamo_flatten(line) FROM s3(…) (generated SQL)")
+        step("snapshot: INSERT … SELECT … dynamo_flatten_columns(line, …) FROM s3(…) (generated SQL)")
         started = time.perf_counter()
         s.query(snapshot, params={"access_key_id": LocalS3.KEY, "secret_access_key": LocalS3.SECRET})
         secs = time.perf_counter() - started

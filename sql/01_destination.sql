@@ -6,7 +6,12 @@
 --   shows exactly that state (06_current_state.sql); background merges converge to it over time,
 --   and CLEANUP merges physically remove deleted keys (09_purge_deleted.sql).
 --
---   version     UInt64, microseconds since the epoch of the change, written by dynamo_flatten for
+--   _extra      String, the attributes that have no column here, or whose value does not fit its
+--               column (an age of "unknown" or 300 in UInt8), as DynamoDB JSON:
+--               {"nickname":{"S":"sal"},"age":{"N":"300"}}; '{}' when there are none. Nothing
+--               is dropped: 06_current_state.sql shows how to read it, 11_drift_report.sql which
+--               attributes land there, and `dynamo-flatten schema evolve` adds columns for them.
+--   version     UInt64, microseconds since the epoch of the change, written by the function for
 --               every source (Kinesis ms or µs, DynamoDB Streams s, incremental export µs).
 --               Full-export lines get 0, so any change record wins over the snapshot, in
 --               whatever order the snapshot and the changes arrive.
@@ -21,8 +26,11 @@
 -- and 07-09 for cleanup. Every CREATE uses IF NOT EXISTS, so re-running a script is harmless.
 --
 -- Another DynamoDB table: copy the files, replace `people` with its name, and list the
--- attributes you want as columns (here id, first_name, age), followed by `version` and
--- `is_deleted`, in this table, in the Tuple(...) of 02_flat_and_errors.sql and in 06.
+-- attributes you want as columns (here id, first_name, age), followed by `_extra`, `version`
+-- and `is_deleted`, in this table, in the Tuple(...) of 02_flat_and_errors.sql and in 06; the
+-- same attribute columns form the column list of the dynamo_flatten_columns calls in 03, 04
+-- and 05 ('id String, first_name String, age UInt8, PRIMARY KEY (id)'). `dynamo-flatten schema` writes all of
+-- it from a sample of the export.
 --
 -- ORDER BY must be exactly the DynamoDB primary key, because ReplacingMergeTree replaces rows
 -- that have the same sorting key:
@@ -36,6 +44,7 @@ CREATE TABLE IF NOT EXISTS people
     id          String,
     first_name  String,
     age         UInt8,
+    _extra      String DEFAULT '{}',
     version     UInt64,
     is_deleted  UInt8
 )

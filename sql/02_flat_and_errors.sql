@@ -3,15 +3,26 @@
 --
 -- What it does
 --   dynamo_errors     MergeTree. One errors table for all destination tables: the `table`
---                     column says which one. `error` is the reason from dynamo_flatten
+--                     column says which one. `error` is the reason from the function
 --                     ("<reason> at byte N"), `line` the complete raw input row.
 --   people_flat       ENGINE = Null: stores nothing. Every load inserts
---                     (source, line, j = dynamo_flatten(line)) here: 03 directly, 04 and 05
---                     through their materialized views.
+--                     (source, line, j = dynamo_flatten_columns(line, '<column list>')) here:
+--                     03 directly, 04 and 05 through their materialized views.
 --   people_flat_mv    people_flat -> people: the good rows, typed with JSONExtract.
 --   people_errors_mv  people_flat -> dynamo_errors: the rows whose j starts with {"_error".
 --
---   Why every row goes through dynamo_flatten exactly once: it is called in only one place
+--   The column list 'id String, first_name String, age UInt8, PRIMARY KEY (id)' (the same
+--   literal in 03, 04 and 05) tells the function each attribute's column type. An attribute
+--   that is a column and whose value fits its type is written converted (numbers exactly,
+--   Decimal columns too); any other attribute goes into "_extra" as DynamoDB JSON. An item
+--   whose key (PRIMARY KEY) is missing or does not fit is an error row: stored with a default
+--   key it would replace other such items. j is then ONE object
+--     {"id":"…","first_name":"…","age":26,"_extra":"{…}","version":N,"is_deleted":0|1}
+--   which the Tuple below reads exactly: the columns (without PRIMARY KEY), then _extra String
+--   (the text of a JSON object, exactly as the function wrote it), version UInt64 and
+--   is_deleted UInt8. A named Tuple is matched by key name.
+--
+--   Why every row goes through the function exactly once: it is called in only one place
 --   per load (the INSERT … SELECT of 03, or the view of 04 or 05) and its result is the
 --   column `j` of the block inserted into people_flat. Both views below receive that same
 --   block and only read `j`; neither calls the function. A Null table keeps nothing, so the
@@ -30,9 +41,9 @@
 --
 -- Another DynamoDB table: one <table>_flat, <table>_flat_mv and <table>_errors_mv per
 -- destination table; they all share dynamo_errors (its `table` column tells them apart).
--- Decimal(38, S) columns: call dynamo_flatten_exact instead of dynamo_flatten in 03, 04 and
--- 05 (numbers come out as JSON strings, which JSONExtract reads exactly); the views here stay
--- the same.
+-- One function serves every table: the column list is an argument, so a new column is SQL
+-- only (`dynamo-flatten schema evolve` prints it: ALTER TABLE, this view and the loading
+-- views with the new list, and a backfill out of _extra).
 
 CREATE TABLE IF NOT EXISTS dynamo_errors
 (
@@ -58,11 +69,12 @@ SELECT
     tupleElement(r, 'id')         AS id,
     tupleElement(r, 'first_name') AS first_name,
     tupleElement(r, 'age')        AS age,
+    tupleElement(r, '_extra')     AS _extra,
     tupleElement(r, 'version')    AS version,
     tupleElement(r, 'is_deleted') AS is_deleted
 FROM
 (
-    SELECT JSONExtract(j, 'Tuple(id String, first_name String, age UInt8, version UInt64, is_deleted UInt8)') AS r
+    SELECT JSONExtract(j, 'Tuple(id String, first_name String, age UInt8, _extra String, version UInt64, is_deleted UInt8)') AS r
     FROM people_flat
     WHERE NOT startsWith(j, '{"_error"')
 );

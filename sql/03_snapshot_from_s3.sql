@@ -2,9 +2,10 @@
 --
 -- What it does
 --   Reads the export's data files line by line (one {"Item":{…}} per line, gzip is detected
---   from the .gz extension) and inserts (source = 'snapshot', line, dynamo_flatten(line)) into
---   people_flat; its two views send the good rows to `people` and the unreadable ones to
---   dynamo_errors (02_flat_and_errors.sql). Nothing is staged: the only storage written is
+--   from the .gz extension) and inserts (source = 'snapshot', line,
+--   dynamo_flatten_columns(line, 'id String, first_name String, age UInt8, PRIMARY KEY (id)')) into people_flat;
+--   its two views send the good rows to `people` and the unreadable ones to dynamo_errors
+--   (02_flat_and_errors.sql). The column list is the one of 02 (and 04, 05). Nothing is staged: the only storage written is
 --   `people` and dynamo_errors. A bad line does not stop the load.
 --
 -- Parameters (ClickHouse query parameters, substituted by the server):
@@ -81,5 +82,5 @@
 --                extra_credentials(role_arn = 'arn:aws:iam::123456789012:role/clickhouse-dynamo-export'))
 
 INSERT INTO people_flat (source, line, j)
-SELECT 'snapshot', line, dynamo_flatten(line)
+SELECT 'snapshot', line, dynamo_flatten_columns(line, 'id String, first_name String, age UInt8, PRIMARY KEY (id)')
 FROM s3({url:String}, {access_key_id:String}, {secret_access_key:String}, 'LineAsString');

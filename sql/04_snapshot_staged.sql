@@ -5,9 +5,10 @@
 --   people_snapshot     ENGINE = Null, one column `line`: insert the raw export lines here, one
 --                       {"Item":{…}} per row. It stores nothing.
 --   people_snapshot_mv  people_snapshot -> people_flat: (source = 'snapshot', line,
---                       dynamo_flatten(line)); from there the rows go to `people` or to
---                       dynamo_errors exactly as in 03 (see 02_flat_and_errors.sql). A bad line
---                       lands in dynamo_errors and the rest of the insert goes on.
+--                       dynamo_flatten_columns(line, '<column list of 02>')); from there the
+--                       rows go to `people` or to dynamo_errors exactly as in 03 (see
+--                       02_flat_and_errors.sql). A bad line lands in dynamo_errors and the rest
+--                       of the insert goes on.
 --   When the snapshot is in, drop both with 07_cleanup_staging.sql.
 --
 -- Parameters: none.
@@ -27,7 +28,7 @@ ENGINE = Null;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS people_snapshot_mv TO people_flat AS
 SELECT
-    'snapshot'           AS source,
+    'snapshot' AS source,
     line,
-    dynamo_flatten(line) AS j
+    dynamo_flatten_columns(line, 'id String, first_name String, age UInt8, PRIMARY KEY (id)') AS j
 FROM people_snapshot;

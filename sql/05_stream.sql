@@ -5,10 +5,11 @@
 --                     Kinesis Data Streams for DynamoDB record (the JSON document of the Kinesis
 --                     record's data) per row. It stores nothing.
 --   people_stream_mv  people_stream -> people_flat: (source = 'stream', record,
---                     dynamo_flatten(record)). INSERT and MODIFY write the NewImage, REMOVE
---                     (TTL deletes included) writes is_deleted = 1; version is the record's
---                     ApproximateCreationDateTime in microseconds. Unreadable records go to
---                     dynamo_errors with source = 'stream'.
+--                     dynamo_flatten_columns(record, '<column list of 02>')). INSERT and
+--                     MODIFY write the NewImage, REMOVE (TTL deletes included) writes
+--                     is_deleted = 1; version is the record's ApproximateCreationDateTime in
+--                     microseconds. Unreadable records go to dynamo_errors with
+--                     source = 'stream'.
 --
 --   The stream must carry item images: StreamViewType NEW_IMAGE or NEW_AND_OLD_IMAGES. With
 --   KEYS_ONLY a MODIFY record has only the key, and its row would replace the item with
@@ -43,7 +44,7 @@ ENGINE = Null;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS people_stream_mv TO people_flat AS
 SELECT
-    'stream'               AS source,
-    record                 AS line,
-    dynamo_flatten(record) AS j
+    'stream' AS source,
+    record   AS line,
+    dynamo_flatten_columns(record, 'id String, first_name String, age UInt8, PRIMARY KEY (id)') AS j
 FROM people_stream;

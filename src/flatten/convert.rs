@@ -17,6 +17,8 @@ use super::scan::{Cursor, Result, Str, MAX_JSON_DEPTH};
 pub(crate) struct Lookup {
     by_name: HashMap<Box<[u8]>, usize, foldhash::fast::FixedState>,
     types: Vec<Ty>,
+    /// Key columns: (index, name); their bits in a row's mask of written columns.
+    keys: Vec<(usize, String)>,
 }
 
 impl Lookup {
@@ -31,12 +33,31 @@ impl Lookup {
             by_name.insert(c.name.as_bytes().into(), types.len());
             types.push(c.ty.clone());
         }
-        Lookup { by_name, types }
+        let keys = plan
+            .keys()
+            .iter()
+            .filter_map(|k| by_name.get(k.as_bytes()).map(|&i| (i, k.clone())))
+            .take(64)
+            .collect();
+        Lookup {
+            by_name,
+            types,
+            keys,
+        }
     }
 
     #[inline]
-    fn get(&self, name: &[u8]) -> Option<&Ty> {
-        self.by_name.get(name).map(|&i| &self.types[i])
+    fn get(&self, name: &[u8]) -> Option<(usize, &Ty)> {
+        self.by_name.get(name).map(|&i| (i, &self.types[i]))
+    }
+
+    /// Bit of column `i` in the mask of written key columns, if it is a key.
+    #[inline]
+    fn key_bit(&self, i: usize) -> u64 {
+        match self.keys.iter().position(|&(k, _)| k == i) {
+            Some(p) => 1 << p,
+            None => 0,
+        }
     }
 }
 
@@ -45,6 +66,8 @@ pub(crate) struct ColumnWriter<'a, 'o> {
     pub(crate) out: &'o mut Vec<u8>,
     pub(crate) extra: &'o mut Vec<u8>,
     pub(crate) scratch: &'o mut Vec<u8>,
+    /// A nested document before it is quoted.
+    pub(crate) doc: &'o mut Vec<u8>,
     /// B values are base64 of base64 (Kinesis records).
     pub(crate) unwrap_binary: bool,
 }
@@ -104,6 +127,7 @@ impl<'a> ColumnWriter<'a, '_> {
         let mut wrote = false;
         // Bit 2j: attribute named like metadata field j; bit 2j+1: like its renamed form.
         let mut seen = 0u32;
+        let mut keys_written = 0u64;
         loop {
             let key = self.c.string("an attribute name")?;
             let unescaped;
@@ -120,13 +144,16 @@ impl<'a> ColumnWriter<'a, '_> {
             let mark = self.out.len();
             let mut fit = false;
             if name != EXTRA_FIELD.as_bytes() {
-                if let Some(ty) = lookup.get(column) {
+                if let Some((i, ty)) = lookup.get(column) {
                     if wrote {
                         self.out.push(b',');
                     }
                     self.out.extend_from_slice(out_key);
                     self.out.push(b':');
                     fit = self.convert(ty, depth + 1)?;
+                    if fit && !lookup.keys.is_empty() {
+                        keys_written |= lookup.key_bit(i);
+                    }
                 }
             }
             if fit {
@@ -158,12 +185,23 @@ impl<'a> ColumnWriter<'a, '_> {
                 }
             }
         }
+        if keys_written.count_ones() as usize != lookup.keys.len() {
+            let name = lookup
+                .keys
+                .iter()
+                .enumerate()
+                .find(|(b, _)| keys_written & (1 << b) == 0)
+                .map(|(_, (_, k))| k.clone())
+                .unwrap_or_default();
+            return Err(Error::new(ErrorKind::KeyNotFitting(name), open));
+        }
         self.extra.push(b'}');
         if wrote {
             self.out.push(b',');
         }
         self.out.extend_from_slice(b"\"_extra\":");
-        self.out.extend_from_slice(self.extra);
+        // A JSON string, so that ClickHouse keeps the text exactly (escapes included).
+        json_quote(self.extra, self.out);
         Ok(())
     }
 
@@ -195,7 +233,18 @@ impl<'a> ColumnWriter<'a, '_> {
         let plain = |w: &mut Self| w.with(false, |t| t.tagged(tag, depth)).map(|()| true);
         match ty.base() {
             Ty::String => match tag {
-                b"S" | b"B" | b"M" | b"L" => plain(self),
+                b"S" | b"B" => plain(self),
+                // As a JSON string of the plain JSON text: read back as nested JSON,
+                // ClickHouse would rewrite the numbers through Float64.
+                b"M" | b"L" => {
+                    let mark = self.out.len();
+                    self.with(false, |t| t.tagged(tag, depth))?;
+                    self.doc.clear();
+                    self.doc.extend_from_slice(&self.out[mark..]);
+                    self.out.truncate(mark);
+                    json_quote(self.doc, self.out);
+                    Ok(true)
+                }
                 _ => Ok(false),
             },
             Ty::Bool => match tag {
@@ -512,6 +561,23 @@ fn column_name<'k>(
     Ok((key.quoted(b), name))
 }
 
+/// Appends `text`, JSON written by the transcoder, as a JSON string: `"` and `\\`
+/// escaped. (Such text holds no raw control characters: strings with them are refused,
+/// and no whitespace is copied between tokens.)
+fn json_quote(text: &[u8], out: &mut Vec<u8>) {
+    out.reserve(text.len() + text.len() / 8 + 2);
+    out.push(b'"');
+    let mut rest = text;
+    while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
+        out.extend_from_slice(&rest[..i]);
+        out.push(b'\\');
+        out.push(rest[i]);
+        rest = &rest[i + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
+}
+
 /// True when a key contains a dot, escaped or not.
 fn has_dot(key: Str, b: &[u8]) -> bool {
     let raw = key.content(b);
@@ -650,6 +716,11 @@ mod tests {
 
     use crate::flatten::{ColumnPlan, Flattener, Options};
 
+    /// `s` as a JSON string.
+    fn quoted(s: &str) -> String {
+        serde_json::to_string(s).unwrap()
+    }
+
     fn flat(list: &str, doc: &str) -> String {
         let opts = Options {
             columns: Some(Arc::new(ColumnPlan::parse(list).unwrap())),
@@ -695,8 +766,8 @@ mod tests {
             ("x String", r#"{"N":"1"}"#, None),
             (
                 "x String",
-                r#"{"M":{"a":{"N":"1.50"}}}"#,
-                Some(r#"{"a":1.50}"#),
+                r#"{"M":{"a":{"N":"1.50"},"b":{"S":"\u00e9\""}}}"#,
+                Some(r#""{\"a\":1.50,\"b\":\"\\u00e9\\\"\"}""#),
             ),
             ("x String", r#"{"NULL":true}"#, None),
             ("x Nullable(String)", r#"{"NULL":true}"#, Some("null")),
@@ -731,7 +802,7 @@ mod tests {
             (
                 "x DateTime64(3)",
                 r#"{"S":"2024-01-02T03:04:05.123Z"}"#,
-                Some(r#""1704164645.123""#),
+                Some(r#""2024-01-02T03:04:05.123Z""#),
             ),
             (
                 "x DateTime64(3)",
@@ -742,8 +813,11 @@ mod tests {
         for (list, value, want) in cases {
             let got = flat(list, &format!(r#"{{"x":{value}}}"#));
             let want = match want {
-                Some(v) => format!(r#"{{"x":{v},"_extra":{{}},"version":0,"is_deleted":0}}"#),
-                None => format!(r#"{{"_extra":{{"x":{value}}},"version":0,"is_deleted":0}}"#),
+                Some(v) => format!(r#"{{"x":{v},"_extra":"{{}}","version":0,"is_deleted":0}}"#),
+                None => format!(
+                    r#"{{"_extra":{},"version":0,"is_deleted":0}}"#,
+                    quoted(&format!(r#"{{"x":{value}}}"#))
+                ),
             };
             assert_eq!(got, want, "{list} <- {value}");
         }
@@ -828,13 +902,39 @@ mod tests {
         );
         assert_eq!(
             got,
-            r#"{"id":"a","item_version":3,"_extra":{"new":{"BS":["AA=="]},"_extra":{"S":"x"}},"version":0,"is_deleted":0}"#
+            format!(
+                r#"{{"id":"a","item_version":3,"_extra":{},"version":0,"is_deleted":0}}"#,
+                quoted(r#"{"new":{"BS":["AA=="]},"_extra":{"S":"x"}}"#)
+            )
         );
         // No column for a renamed attribute: it stays under its own name in _extra.
         let got = flat("id String", r#"{"id":{"S":"a"},"version":{"N":"3"}}"#);
         assert_eq!(
             got,
-            r#"{"id":"a","_extra":{"version":{"N":"3"}},"version":0,"is_deleted":0}"#
+            format!(
+                r#"{{"id":"a","_extra":{},"version":0,"is_deleted":0}}"#,
+                quoted(r#"{"version":{"N":"3"}}"#)
+            )
+        );
+    }
+
+    #[test]
+    fn key_columns_must_fit() {
+        let list = "pk String, sk Int64, x Int64, PRIMARY KEY (pk, sk)";
+        let good = flat(list, r#"{"sk":{"N":"1"},"pk":{"S":"a"},"x":{"S":"z"}}"#);
+        assert!(good.starts_with(r#"{"sk":1,"pk":"a","_extra":"#), "{good}");
+        for doc in [
+            r#"{"pk":{"S":"a"}}"#,
+            r#"{"pk":{"S":"a"},"sk":{"S":"1"}}"#,
+            r#"{"pk":{"N":"1"},"sk":{"N":"1"}}"#,
+        ] {
+            let got = flat(list, doc);
+            assert!(got.starts_with("error: key attribute"), "{doc}: {got}");
+        }
+        let got = flat(list, r#"{"pk":{"S":"a"},"sk":{"N":"1.5"}}"#);
+        assert!(
+            got.starts_with("error: key attribute \"sk\" is missing or does not fit"),
+            "{got}"
         );
     }
 
@@ -844,7 +944,10 @@ mod tests {
         let rec = r#"{"eventName":"INSERT","dynamodb":{"ApproximateCreationDateTime":1700000000000,"NewImage":{"id":{"S":"a"},"b":{"B":"QUFFQg=="},"c":{"B":"QUFFQg=="}}}}"#;
         assert_eq!(
             flat("id String, b String", rec),
-            r#"{"id":"a","b":"AAEB","_extra":{"c":{"B":"AAEB"}},"version":1700000000000000,"is_deleted":0}"#
+            format!(
+                r#"{{"id":"a","b":"AAEB","_extra":{},"version":1700000000000000,"is_deleted":0}}"#,
+                quoted(r#"{"c":{"B":"AAEB"}}"#)
+            )
         );
     }
 

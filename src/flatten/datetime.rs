@@ -1,7 +1,8 @@
 //! ISO-8601 text (`2024-01-02T03:04:05.123Z`, `2024-01-02 03:04:05+09:00`,
 //! `2024-01-02`) for `DateTime64(p)` and `DateTime` columns: checked exactly (a real
 //! calendar date, at most `p` fraction digits, within the type's range) and written in a
-//! form ClickHouse reads without a time zone guess.
+//! form ClickHouse reads without a time zone guess: UTC with a `Z` when the text has an
+//! offset.
 
 /// A parsed date and time.
 pub(crate) struct DateTime<'a> {
@@ -161,9 +162,10 @@ pub(crate) fn parse(s: &[u8], precision: u8, wide: bool) -> Option<DateTime<'_>>
 }
 
 impl DateTime<'_> {
-    /// Writes a JSON string ClickHouse reads exactly: with an offset, the instant as
-    /// seconds since the epoch (`"1704164645.123"`), or before 1970 in UTC with a `Z`;
-    /// without one, `"YYYY-MM-DD hh:mm:ss[.f]"`, read in the column's time zone.
+    /// Writes a JSON string ClickHouse reads exactly: with an offset, the instant in UTC
+    /// (`"2024-01-02T03:04:05.123Z"`); without one, `"YYYY-MM-DD hh:mm:ss[.f]"`, read in
+    /// the column's time zone. (Seconds since the epoch are read right only with 9 or 10
+    /// digits, so they are not used.)
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         use std::io::Write as _;
         let (y, m, d) = self.date;
@@ -173,23 +175,17 @@ impl DateTime<'_> {
             Some(off) => {
                 let utc =
                     days_from_civil(y, m, d) * 86_400 + i64::from(h * 3600 + mi * 60 + s) - off;
-                if utc >= 0 {
-                    let _ = write!(out, "{utc}");
-                } else {
-                    let (y, m, d) = civil_from_days(utc.div_euclid(86_400));
-                    let t = utc.rem_euclid(86_400);
-                    let _ = write!(
-                        out,
-                        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-                        t / 3600,
-                        t / 60 % 60,
-                        t % 60
-                    );
-                }
+                let (y, m, d) = civil_from_days(utc.div_euclid(86_400));
+                let t = utc.rem_euclid(86_400);
+                let _ = write!(
+                    out,
+                    "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+                    t / 3600,
+                    t / 60 % 60,
+                    t % 60
+                );
                 self.write_frac(out);
-                if utc < 0 {
-                    out.push(b'Z');
-                }
+                out.push(b'Z');
             }
             None => {
                 let _ = write!(out, "{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}");
@@ -222,11 +218,11 @@ mod tests {
     fn conversions() {
         assert_eq!(
             conv("2024-01-02T03:04:05.123Z", 3).as_deref(),
-            Some("\"1704164645.123\"")
+            Some("\"2024-01-02T03:04:05.123Z\"")
         );
         assert_eq!(
             conv("2024-01-02T12:04:05.1230+09:00", 3).as_deref(),
-            Some("\"1704164645.123\"")
+            Some("\"2024-01-02T03:04:05.123Z\"")
         );
         assert_eq!(
             conv("2024-01-02 03:04:05", 0).as_deref(),

@@ -60,6 +60,9 @@ pub enum ErrorKind {
     BinaryNotDoubleEncoded,
     /// An attribute is named like a metadata field, and so is its renamed form.
     MetadataCollision(String),
+    /// A key column of the column plan (`PRIMARY KEY`) that the item has no fitting
+    /// value for.
+    KeyNotFitting(String),
     /// A Lambda event (`{"Records":[…]}`) holding several records.
     LambdaEvent,
     /// A change record whose `eventName` is not INSERT, MODIFY or REMOVE.
@@ -125,6 +128,11 @@ impl fmt::Display for ErrorKind {
                 f,
                 "attribute \"{n}\" collides with a metadata field and its renamed form \
                  is taken too; choose other metadata names (--version-field, --deleted-field)"
+            ),
+            KeyNotFitting(n) => write!(
+                f,
+                "key attribute \"{n}\" is missing or does not fit its column's type, so the \
+                 item has no place in the table"
             ),
             LambdaEvent => f.write_str(
                 "a Lambda event with a Records array; pass one record per row, e.g. \

@@ -158,6 +158,8 @@ pub struct Flattener {
     scratch: Vec<u8>,
     /// `_extra` of the row being written.
     extra: Vec<u8>,
+    /// A nested document of the row being written, before it is quoted.
+    doc: Vec<u8>,
 }
 
 impl Flattener {
@@ -181,6 +183,7 @@ impl Flattener {
             inner: Vec::new(),
             scratch: Vec::new(),
             extra: Vec::new(),
+            doc: Vec::new(),
         };
         f.set_columns(f.opts.columns.clone());
         f
@@ -454,6 +457,7 @@ impl Flattener {
                 out,
                 extra: &mut self.extra,
                 scratch: &mut self.scratch,
+                doc: &mut self.doc,
                 unwrap_binary,
             };
             w.top_item(depth, self.reserved.as_ref(), lookup)?;

@@ -62,6 +62,9 @@ pub struct Column {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ColumnPlan {
     columns: Vec<Column>,
+    /// The columns of `PRIMARY KEY (…)`, if the list has one: the DynamoDB key
+    /// attributes, which every item must have in a form that fits.
+    keys: Vec<String>,
 }
 
 /// Why a column list could not be read.
@@ -105,9 +108,50 @@ impl ColumnPlan {
         if p.i == p.s.len() {
             return Err(p.err("the list is empty"));
         }
+        let mut keys: Vec<String> = Vec::new();
         loop {
             p.ws();
             p.column = None;
+            let save = p.i;
+            let primary_key = p.keyword("PRIMARY") && {
+                p.ws();
+                p.keyword("KEY")
+            };
+            if !primary_key {
+                p.i = save;
+            } else {
+                if !keys.is_empty() {
+                    return Err(p.err("PRIMARY KEY is given twice"));
+                }
+                p.ws();
+                let parens = p.s.get(p.i) == Some(&b'(');
+                if parens {
+                    p.i += 1;
+                }
+                loop {
+                    p.ws();
+                    keys.push(p.name()?);
+                    p.ws();
+                    if !parens || p.s.get(p.i) != Some(&b',') {
+                        break;
+                    }
+                    p.i += 1;
+                }
+                if parens {
+                    p.close()?;
+                }
+                p.ws();
+                match p.s.get(p.i) {
+                    None => break,
+                    Some(b',') => {
+                        p.i += 1;
+                        continue;
+                    }
+                    Some(_) => {
+                        return Err(p.err("expected ',' or the end of the list after PRIMARY KEY"))
+                    }
+                }
+            }
             let name = p.name()?;
             p.column = Some(name.clone());
             if seen.insert(name.clone(), ()).is_some() {
@@ -129,7 +173,19 @@ impl ColumnPlan {
                 Some(_) => return Err(p.err("expected ',' or the end of the list after the type")),
             }
         }
-        Ok(ColumnPlan { columns })
+        if columns.is_empty() {
+            return Err(p.err("the list has no columns"));
+        }
+        if let Some(k) = keys.iter().find(|k| !columns.iter().any(|c| &c.name == *k)) {
+            p.column = Some(k.clone());
+            return Err(p.err("PRIMARY KEY names a column that is not in the list"));
+        }
+        Ok(ColumnPlan { columns, keys })
+    }
+
+    /// The key columns (`PRIMARY KEY (…)`), in order.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
     }
 
     /// The columns, in list order.
@@ -151,6 +207,23 @@ impl Parser<'_> {
             at: self.i,
             reason: reason.into(),
         }
+    }
+
+    /// Consumes `word` (any case) when it is the next whole word.
+    fn keyword(&mut self, word: &str) -> bool {
+        let end = self.i + word.len();
+        let matches = self
+            .s
+            .get(self.i..end)
+            .is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+            && !self
+                .s
+                .get(end)
+                .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_');
+        if matches {
+            self.i = end;
+        }
+        matches
     }
 
     fn ws(&mut self) {
@@ -610,6 +683,24 @@ mod tests {
             let e = ColumnPlan::parse(list).unwrap_err().to_string();
             assert!(e.starts_with(want), "{list:?}: {e}");
         }
+    }
+
+    #[test]
+    fn primary_key() {
+        let p = ColumnPlan::parse("pk String, sk Int64, x String, PRIMARY KEY (pk, sk)").unwrap();
+        assert_eq!(p.keys(), ["pk", "sk"]);
+        assert_eq!(p.columns().len(), 3);
+        let p = ColumnPlan::parse("primary key `id`, `id` String").unwrap();
+        assert_eq!(p.keys(), ["id"]);
+        let e = ColumnPlan::parse("a String, PRIMARY KEY (b)").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("column `b`: PRIMARY KEY names a column"),
+            "{e}"
+        );
+        // A column may be named like the keyword.
+        let p = ColumnPlan::parse("primary String").unwrap();
+        assert_eq!(p.columns()[0].name, "primary");
     }
 
     #[test]

@@ -24,9 +24,11 @@ pub enum FlattenMode {
     /// Raw records go into the stream landing table; its materialized view calls
     /// `dynamo_flatten` on the server (sql/05_stream.sql).
     Server,
-    /// Records are flattened here, with the same core library as the UDF, and the flat rows
-    /// go straight into the destination table (`FORMAT JSONEachRow`); bad records go to the
-    /// errors table. For servers without executable UDFs.
+    /// Records are flattened here, with the same core library and the same column plan as
+    /// `dynamo_flatten_columns` (the destination's columns, read with `DESCRIBE TABLE` at
+    /// start-up: each attribute in its column, converted exactly, or in `_extra`), and the
+    /// flat rows go straight into the destination table (`FORMAT JSONEachRow`); bad records
+    /// go to the errors table. For servers without executable UDFs.
     Local,
 }
 
@@ -101,7 +103,8 @@ pub struct Config {
     pub expired_checkpoint: ExpiredCheckpoint,
     pub clickhouse: ClickHouse,
     pub flatten: FlattenMode,
-    /// Options for [`FlattenMode::Local`].
+    /// Options for [`FlattenMode::Local`], the metadata field names among them (the
+    /// destination's version and delete-flag columns). The column plan is added at start-up.
     pub flatten_options: flatten::Options,
     pub batch: BatchLimits,
     /// Records read but not yet inserted, at most (reading pauses above it).
@@ -146,6 +149,11 @@ impl Config {
                 self.records_per_call
             ));
         }
+        check_field_names(
+            &self.flatten_options.version_field,
+            &self.flatten_options.deleted_field,
+        )
+        .map_err(super::Error::Config)?;
         if self.max_buffer_bytes < self.batch.max_bytes {
             return bad(format!(
                 "--max-buffer-bytes {} is below --batch-bytes {}: a batch could never fill",
@@ -174,9 +182,50 @@ impl Config {
     }
 }
 
+/// The metadata field names, as `dynamo-flatten` checks them: different, also after the
+/// renaming of colliding attributes (`version` → `item_version`), and not `_extra`.
+pub fn check_field_names(version: &str, deleted: &str) -> Result<(), String> {
+    let renamed = |n: &str| format!("{}{n}", flatten::RENAMED_PREFIX);
+    if version.is_empty() || deleted.is_empty() {
+        return Err("--version-field and --deleted-field must not be empty".into());
+    }
+    if version == deleted {
+        return Err("--version-field and --deleted-field must differ".into());
+    }
+    if renamed(version) == deleted || renamed(deleted) == version {
+        return Err(format!(
+            "--version-field {version:?} and --deleted-field {deleted:?}: one is the other's \
+             renamed form ({}NAME), so a colliding attribute could not be kept",
+            flatten::RENAMED_PREFIX
+        ));
+    }
+    if version == flatten::EXTRA_FIELD || deleted == flatten::EXTRA_FIELD {
+        return Err(format!(
+            "--version-field and --deleted-field cannot be {}: that column holds the attributes \
+             without a column",
+            flatten::EXTRA_FIELD
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_names_are_checked_as_dynamo_flatten_checks_them() {
+        assert_eq!(check_field_names("version", "is_deleted"), Ok(()));
+        assert_eq!(check_field_names("v", "d"), Ok(()));
+        assert!(check_field_names("v", "v")
+            .unwrap_err()
+            .contains("must differ"));
+        assert!(check_field_names("v", "item_v")
+            .unwrap_err()
+            .contains("renamed form"));
+        assert!(check_field_names("_extra", "d").is_err());
+        assert!(check_field_names("", "d").is_err());
+    }
 
     #[test]
     fn secrets_never_print() {

@@ -13,6 +13,8 @@ pub enum Error {
     ClickHouse(String),
     /// A checkpoint points at data the stream no longer holds.
     CheckpointExpired(String),
+    /// The destination table cannot take the rows `--flatten local` writes (found at start-up).
+    Destination(String),
 }
 
 impl fmt::Display for Error {
@@ -22,6 +24,7 @@ impl fmt::Display for Error {
             Error::Kinesis(m) => write!(f, "kinesis: {m}"),
             Error::ClickHouse(m) => write!(f, "clickhouse: {m}"),
             Error::CheckpointExpired(m) => write!(f, "checkpoint: {m}"),
+            Error::Destination(m) => write!(f, "destination: {m}"),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`kinesis`]: one reader per shard (GetRecords, rate limit, iterator renewal);
 //! - [`batch`]: the open batch, cut by rows, bytes and time (pure);
 //! - [`encoder`]: the rows a batch becomes (raw records, or flattened rows for `--flatten local`);
+//! - [`columns`]: the destination's columns, as the column plan of `--flatten local`;
 //! - [`sink`]: inserts into ClickHouse, with deduplication tokens;
 //! - [`checkpoint`]: the checkpoint table;
 //! - [`retry`]: backoff with jitter;
@@ -15,6 +16,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod columns;
 pub mod config;
 pub mod encoder;
 pub mod error;

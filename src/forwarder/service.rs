@@ -57,7 +57,7 @@ pub struct Stop {
 /// Runs until `--once` is done or `stop.shutdown` is cancelled.
 pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, Error> {
     cfg.validate()?;
-    let sink = Sink::new(&cfg.clickhouse, cfg.flatten, &cfg.flatten_options);
+    let mut sink = Sink::new(&cfg.clickhouse, cfg.flatten, &cfg.flatten_options);
     let ch = &cfg.clickhouse;
     let store = |client| {
         CheckpointStore::new(
@@ -71,9 +71,10 @@ pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, 
     let reader_store = store(sink.client().clone());
     let writer_store = store(sink.client().clone());
 
-    // ClickHouse first: tables and checkpoints. Retried while the server is unreachable.
+    // ClickHouse first: tables, the destination's columns (--flatten local) and checkpoints.
+    // Retried while the server is unreachable.
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(15));
-    let checkpoints = loop {
+    let (checkpoints, described) = loop {
         let attempt = async {
             if ch.create_checkpoint_table {
                 reader_store
@@ -82,10 +83,21 @@ pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, 
                     .map_err(|e| format!("cannot create the checkpoint table: {e}"))?;
             }
             sink.check_tables().await.map_err(|e| e.to_string())?;
-            reader_store
+            let described = if sink.is_local() {
+                let columns = sink
+                    .describe_destination()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let key = sink.sorting_key().await.map_err(|e| e.to_string())?;
+                Some((columns, key))
+            } else {
+                None
+            };
+            let checkpoints = reader_store
                 .load()
                 .await
-                .map_err(|e| format!("cannot read checkpoints: {e}"))
+                .map_err(|e| format!("cannot read checkpoints: {e}"))?;
+            Ok::<_, String>((checkpoints, described))
         };
         match attempt.await {
             Ok(c) => break c,
@@ -99,6 +111,11 @@ pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, 
             }
         }
     };
+    // A destination the flattened rows cannot go into is refused, not retried: it needs DDL.
+    if let Some((described, sorting_key)) = described {
+        let list = sink.use_columns(&described, &sorting_key)?;
+        info!(table = %ch.table, columns = %list, "column plan from DESCRIBE TABLE");
+    }
     info!(
         stream = %cfg.stream,
         table = %ch.table,

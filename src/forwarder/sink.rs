@@ -1,12 +1,15 @@
 //! Inserts into ClickHouse over HTTP with the official `clickhouse` crate.
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use clickhouse::sql::Identifier;
 use clickhouse::{Client, Compression};
 
 use super::batch::Batch;
+use super::columns::{self, DescribedColumn};
 use super::config::{ClickHouse, FlattenMode};
 use super::encoder::{ErrorRow, LocalEncoder, StreamRow, SOURCE};
 use super::Error;
@@ -39,6 +42,7 @@ const ENVIRONMENT_CODES: &[u32] = &[
     46,  // UNKNOWN_FUNCTION (the UDF is not registered)
     60,  // UNKNOWN_TABLE
     81,  // UNKNOWN_DATABASE
+    115, // UNKNOWN_SETTING (a server older than the insert's settings)
     159, // TIMEOUT_EXCEEDED
     164, // READONLY
     192, // UNKNOWN_USER
@@ -104,6 +108,26 @@ pub struct Inserted {
     pub errors: usize,
 }
 
+/// Settings of the `JSONEachRow` insert of `--flatten local`. The rows hold exactly the
+/// plan's columns, `_extra` and the metadata fields; these make the server read them as
+/// `JSONExtract(j, 'Tuple(<columns>, _extra String, version UInt64, is_deleted UInt8)')`
+/// reads them on the UDF path (checked value by value in tests/py/test_forwarder.py).
+pub const LOCAL_INSERT_SETTINGS: &[(&str, &str)] = &[
+    // Every field is a column: an unknown one is a bug to fail on, not a value to drop.
+    ("input_format_skip_unknown_fields", "0"),
+    // A column left out (no such attribute, or a misfit kept in `_extra`) gets its type's
+    // default or NULL, as from JSONExtract, not the column's DEFAULT expression.
+    ("input_format_defaults_for_omitted_fields", "0"),
+    // DateTime64 values are seconds since the epoch ("1704164645.123") or, before 1970,
+    // ISO text ("1969-12-31T23:59:59.5Z"), which 'basic' refuses. JSONExtract reads both.
+    // (The default since ClickHouse 26.5; set for older servers and other profiles.)
+    ("date_time_input_format", "best_effort"),
+    // M and L values of String columns, and `_extra`, are JSON objects and arrays: read as
+    // their text. (Both on by default.)
+    ("input_format_json_read_objects_as_strings", "1"),
+    ("input_format_json_read_arrays_as_strings", "1"),
+];
+
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 const END_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -139,6 +163,78 @@ impl Sink {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Whether records are flattened here (`--flatten local`).
+    pub fn is_local(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    /// The destination's columns, from `DESCRIBE TABLE`. An error here is worth retrying
+    /// (the server is not reachable, or the table not created yet).
+    pub async fn describe_destination(&self) -> Result<Vec<DescribedColumn>, Error> {
+        let t = &self.cfg.table;
+        let failed = |e: String| Error::ClickHouse(format!("cannot describe table {t}: {e}"));
+        let body = self
+            .client
+            .query("DESCRIBE TABLE ?")
+            .bind(Identifier(t))
+            .with_setting("describe_include_subcolumns", "0")
+            .with_setting("describe_include_virtual_columns", "0")
+            .with_setting("describe_compact_output", "0")
+            .fetch_bytes("JSONEachRow")
+            .map_err(|e| failed(e.to_string()))?
+            .collect()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        body.split(|&c| c == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| serde_json::from_slice(line).map_err(|e| failed(e.to_string())))
+            .collect()
+    }
+
+    /// The destination's sorting key as ClickHouse prints it (`id`, `pk, sk`): the DynamoDB
+    /// key, which the column plan then requires of every item.
+    pub async fn sorting_key(&self) -> Result<String, Error> {
+        let t = &self.cfg.table;
+        let failed =
+            |e: String| Error::ClickHouse(format!("cannot read the sorting key of {t}: {e}"));
+        let body = self
+            .client
+            .query(
+                "SELECT sorting_key FROM system.tables \
+                 WHERE database = currentDatabase() AND name = ?",
+            )
+            .bind(t.as_str())
+            .fetch_bytes("TSVRaw")
+            .map_err(|e| failed(e.to_string()))?
+            .collect()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(String::from_utf8_lossy(&body).trim().to_string())
+    }
+
+    /// Gives the flattener the destination's column plan (`--flatten local`); returns the
+    /// column list. Fails when the table cannot take the rows (see [`columns::plan`]).
+    pub fn use_columns(
+        &mut self,
+        described: &[DescribedColumn],
+        sorting_key: &str,
+    ) -> Result<String, Error> {
+        let Some(enc) = &mut self.encoder else {
+            return Ok(String::new());
+        };
+        let o = enc.options();
+        let (list, plan) = columns::plan(
+            &self.cfg.table,
+            described,
+            &o.version_field,
+            &o.deleted_field,
+            sorting_key,
+        )
+        .map_err(Error::Destination)?;
+        enc.set_columns(Arc::new(plan));
+        Ok(list)
     }
 
     /// The tables rows go to, for this mode.
@@ -223,6 +319,12 @@ impl Sink {
         range: Range<usize>,
         token: &str,
     ) -> Result<Inserted, InsertError> {
+        if !enc.has_columns() {
+            return Err(InsertError::Transient(format!(
+                "the columns of table {} have not been read",
+                self.cfg.table
+            )));
+        }
         enc.encode(batch, range.clone());
         let errors = enc.errors().len();
         let rows = range.len() - errors;
@@ -234,9 +336,11 @@ impl Sink {
             let mut insert = self
                 .client
                 .insert_formatted_with(sql)
-                .with_setting("insert_deduplication_token", token)
-                .with_setting("input_format_skip_unknown_fields", "1")
-                .with_timeouts(Some(SEND_TIMEOUT), Some(END_TIMEOUT));
+                .with_setting("insert_deduplication_token", token);
+            for (name, value) in LOCAL_INSERT_SETTINGS {
+                insert = insert.with_setting(*name, *value);
+            }
+            let mut insert = insert.with_timeouts(Some(SEND_TIMEOUT), Some(END_TIMEOUT));
             insert
                 .send(Bytes::copy_from_slice(enc.body()))
                 .await

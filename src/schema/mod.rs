@@ -1,21 +1,35 @@
 //! The schema generator: column types inferred from sample items, and the
 //! SQL that creates the destination, the flatten/errors fan-out, the stream
-//! landing table and the snapshot load for them.
+//! landing table and the snapshot load for them; and the SQL that adds columns later
+//! ([`evolve`]).
 //!
 //! The SQL has the same shape as the scripts in `sql/`:
 //!
 //! ```text
-//! s3(…) / <t>_stream ──dynamo_flatten once──▶ <t>_flat (Null) ─┬─▶ <t>              (good rows)
-//!                                                               └─▶ dynamo_errors   (error rows)
+//! s3(…) / <t>_stream ──dynamo_flatten_columns once──▶ <t>_flat (Null) ─┬─▶ <t>              (good rows)
+//!                                                                       └─▶ dynamo_errors   (error rows)
 //! ```
+//!
+//! The column list is a string literal in the SQL (the function's second argument), so one
+//! function serves every table and a schema change is SQL only. Attributes without a
+//! column, or whose value does not fit it, land in the `_extra` column as DynamoDB JSON.
 
+pub mod evolve;
 mod infer;
 
-pub use infer::{ColumnType, Documents, InferOptions, Inferrer, Missing};
+pub use infer::{
+    ColumnType, Documents, InferOptions, Inferrer, Missing, MIN_DATETIME_PRECISION, MIN_SCALE,
+};
 
 use std::fmt::Write as _;
 
 use crate::flatten::RENAMED_PREFIX;
+
+/// The column-aware function: `dynamo_flatten_columns(line, '<column list>')`.
+pub const FUNCTION: &str = "dynamo_flatten_columns";
+
+/// The destination column holding the attributes that have no column or did not fit it.
+pub const EXTRA_COLUMN: &str = crate::flatten::EXTRA_FIELD;
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -47,7 +61,15 @@ pub enum S3Auth {
 #[derive(Debug, PartialEq, Eq)]
 pub enum SchemaError {
     NoItems,
-    KeyNotFound { role: &'static str, name: String },
+    KeyNotFound {
+        role: &'static str,
+        name: String,
+    },
+    /// No ClickHouse type holds every value of the key exactly.
+    KeyUntyped {
+        role: &'static str,
+        name: String,
+    },
 }
 
 impl std::fmt::Display for SchemaError {
@@ -60,6 +82,10 @@ impl std::fmt::Display for SchemaError {
                     "{role} \"{name}\" is not an attribute of the sample items"
                 )
             }
+            SchemaError::KeyUntyped { role, name } => write!(
+                f,
+                "{role} \"{name}\": no ClickHouse column type holds its values exactly"
+            ),
         }
     }
 }
@@ -74,6 +100,97 @@ pub fn ident(name: &str) -> String {
 /// `s` as a ClickHouse string literal.
 pub fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// One column of the destination: its name as the function writes it, and its type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Col {
+    pub name: String,
+    pub ty: String,
+}
+
+impl Col {
+    pub fn new(name: impl Into<String>, ty: impl Into<String>) -> Col {
+        Col {
+            name: name.into(),
+            ty: ty.into(),
+        }
+    }
+}
+
+/// The column list the function takes: `` `id` String, `age` Int64 `` (every name
+/// backquoted, so any name works). Written into the SQL with [`literal`].
+pub fn column_list(cols: &[Col]) -> String {
+    let parts: Vec<String> = cols
+        .iter()
+        .map(|c| format!("{} {}", ident(&c.name), c.ty))
+        .collect();
+    parts.join(", ")
+}
+
+/// What JSONExtract reads the function's output with: the attribute columns, `_extra` and
+/// the metadata, in the destination's order.
+pub fn tuple_type(cols: &[Col], version_field: &str, deleted_field: &str) -> String {
+    let mut all = cols.to_vec();
+    all.extend(meta_cols(version_field, deleted_field));
+    format!("Tuple({})", column_list(&all))
+}
+
+/// `_extra`, version and the delete flag: the columns after the attributes.
+fn meta_cols(version_field: &str, deleted_field: &str) -> [Col; 3] {
+    [
+        Col::new(EXTRA_COLUMN, "String"),
+        Col::new(version_field, "UInt64"),
+        Col::new(deleted_field, "UInt8"),
+    ]
+}
+
+/// The SELECT of `<t>_flat_mv`: the good rows of `<t>_flat`, typed by name.
+pub fn flat_view_select(
+    table: &str,
+    cols: &[Col],
+    version_field: &str,
+    deleted_field: &str,
+) -> String {
+    let mut all = cols.to_vec();
+    all.extend(meta_cols(version_field, deleted_field));
+    let picks: Vec<String> = all
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("t.{} AS {}", i + 1, ident(&c.name)))
+        .collect();
+    format!(
+        "SELECT {}\nFROM (SELECT JSONExtract(j, {}) AS t FROM {} WHERE NOT startsWith(j, '{{\"_error\"'))",
+        picks.join(", "),
+        literal(&tuple_type(cols, version_field, deleted_field)),
+        ident(&format!("{table}_flat"))
+    )
+}
+
+/// The list the function takes for a table: the columns, then `PRIMARY KEY (…)` naming
+/// the key columns, so that an item whose key does not fit is an error row instead of a
+/// row with a default key.
+pub fn function_list(cols: &[Col], keys: &[String]) -> String {
+    let list = column_list(cols);
+    if keys.is_empty() {
+        return list;
+    }
+    let keys: Vec<String> = keys.iter().map(|k| ident(k)).collect();
+    format!("{list}, PRIMARY KEY ({})", keys.join(", "))
+}
+
+/// `dynamo_flatten_columns(<arg>, '<list>')`.
+pub fn function_call(arg: &str, cols: &[Col], keys: &[String]) -> String {
+    format!("{FUNCTION}({arg}, {})", literal(&function_list(cols, keys)))
+}
+
+/// The SELECT of `<t>_stream_mv`: every record through the function, into `<t>_flat`.
+pub fn stream_view_select(table: &str, cols: &[Col], keys: &[String]) -> String {
+    format!(
+        "SELECT 'stream' AS source, record AS line, {} AS j FROM {}",
+        function_call("record", cols, keys),
+        ident(&format!("{table}_stream"))
+    )
 }
 
 /// The SQL for `spec`, from the types inferred over the sample.
@@ -94,45 +211,57 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
     }
 
     // Keys first, then the other attributes as first seen, then the metadata.
-    let mut cols: Vec<ColumnType> = inf.column_types(opts);
+    let mut types: Vec<ColumnType> = inf.column_types(opts);
+    // A key value that does not fit would leave the key at its default and merge rows of
+    // different items: keys get the widest defaults, whatever the options.
+    let key_types = inf.column_types(InferOptions {
+        floats: false,
+        narrow: false,
+        datetimes: false,
+        ..opts
+    });
     let key_rank = |n: &str| keys.iter().position(|(_, k)| *k == n).unwrap_or(keys.len());
-    cols.sort_by_key(|c| key_rank(&c.name));
-    for c in cols.iter_mut() {
-        if key_rank(&c.name) < keys.len() {
+    for (c, k) in types.iter_mut().zip(key_types) {
+        let rank = key_rank(&c.name);
+        if rank < keys.len() {
+            let Some(ty) = k.ty else {
+                return Err(SchemaError::KeyUntyped {
+                    role: keys[rank].0,
+                    name: c.name.clone(),
+                });
+            };
             // Keys are never missing in DynamoDB.
-            if let Some(inner) =
-                c.ty.strip_prefix("Nullable(")
-                    .and_then(|t| t.strip_suffix(')'))
+            let ty = match ty
+                .strip_prefix("Nullable(")
+                .and_then(|t| t.strip_suffix(')'))
             {
-                c.ty = inner.to_string();
-            }
+                Some(inner) => inner.to_string(),
+                None => ty,
+            };
+            c.ty = Some(ty);
+            c.note = k.note;
         }
-        // The UDF writes an attribute named like a metadata field under a new name.
+    }
+    types.sort_by_key(|c| key_rank(&c.name));
+    for c in types.iter_mut() {
+        // The function writes an attribute named like a metadata field under a new name.
         if c.name == spec.version_field || c.name == spec.deleted_field {
-            c.note = Some(format!("attribute \"{}\" renamed by the function", c.name));
+            let renamed = format!("attribute \"{}\" renamed by the function", c.name);
+            c.note = Some(match c.note.take() {
+                Some(n) => format!("{renamed}; {n}"),
+                None => renamed,
+            });
             c.name = format!("{RENAMED_PREFIX}{}", c.name);
         }
     }
-    let exact = cols.iter().any(|c| c.exact_numbers);
-    cols.push(ColumnType {
-        name: spec.version_field.clone(),
-        ty: "UInt64".into(),
-        exact_numbers: false,
-        note: Some("µs since the epoch; 0 for snapshot rows".into()),
-    });
-    cols.push(ColumnType {
-        name: spec.deleted_field.clone(),
-        ty: "UInt8".into(),
-        exact_numbers: false,
-        note: Some("1 for deletes".into()),
-    });
+    let cols: Vec<Col> = types
+        .iter()
+        .filter_map(|c| c.ty.as_ref().map(|t| Col::new(c.name.clone(), t.clone())))
+        .collect();
+    let untyped: Vec<&ColumnType> = types.iter().filter(|c| c.ty.is_none()).collect();
 
+    let key_names: Vec<String> = keys.iter().map(|(_, k)| k.to_string()).collect();
     let t = &spec.table;
-    let func = if exact {
-        "dynamo_flatten_exact"
-    } else {
-        "dynamo_flatten"
-    };
     let flat = format!("{t}_flat");
     let mut s = String::new();
     let w = &mut s;
@@ -143,20 +272,63 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
     );
     let _ = writeln!(
         w,
-        "-- Numbers are read with {func}{}.",
-        if exact {
-            " (N as JSON strings: exact in Decimal columns)"
-        } else {
-            ""
-        }
+        "-- Every row goes through {FUNCTION}(line, <column list>) once. The column list (the same\n\
+         -- literal in every call below; use it in any other load of this table):\n--   {}",
+        literal(&function_list(&cols, &key_names))
+    );
+    let _ = writeln!(
+        w,
+        "-- Attributes without a column, or whose value does not fit it, land in `{EXTRA_COLUMN}` as\n\
+         -- DynamoDB JSON (sql/11_drift_report.sql lists them; `dynamo-flatten schema evolve` adds\n\
+         -- columns for them)."
     );
     let _ = writeln!(w, "\n-- Destination: the current state, read with FINAL.");
     let _ = writeln!(w, "CREATE TABLE IF NOT EXISTS {}\n(", ident(t));
-    let width = cols.iter().map(|c| ident(&c.name).len()).max().unwrap_or(0);
-    for (i, c) in cols.iter().enumerate() {
-        let comma = if i + 1 < cols.len() { "," } else { "" };
-        let line = format!("    {:width$} {}{comma}", ident(&c.name), c.ty);
-        match &c.note {
+    let mut lines: Vec<(String, Option<String>)> = types
+        .iter()
+        .filter(|c| c.ty.is_some())
+        .map(|c| {
+            (
+                c.name.clone(),
+                c.ty.clone().unwrap_or_default(),
+                c.note.clone(),
+            )
+        })
+        .map(|(n, ty, note)| (format!("{} {ty}", ident_padded(&n, &types, spec)), note))
+        .collect();
+    let meta = [
+        (
+            format!(
+                "{} String DEFAULT '{{}}'",
+                ident_padded(EXTRA_COLUMN, &types, spec)
+            ),
+            Some("attributes without a column or that did not fit it".to_string()),
+        ),
+        (
+            format!("{} UInt64", ident_padded(&spec.version_field, &types, spec)),
+            Some("µs since the epoch; 0 for snapshot rows".to_string()),
+        ),
+        (
+            format!("{} UInt8", ident_padded(&spec.deleted_field, &types, spec)),
+            Some("1 for deletes".to_string()),
+        ),
+    ];
+    let first_meta = lines.len();
+    lines.extend(meta);
+    for (i, (line, note)) in lines.iter().enumerate() {
+        if i == first_meta {
+            for c in &untyped {
+                let _ = writeln!(
+                    w,
+                    "    -- {}: {}",
+                    ident(&c.name),
+                    c.note.as_deref().unwrap_or("no column type")
+                );
+            }
+        }
+        let comma = if i + 1 < lines.len() { "," } else { "" };
+        let line = format!("    {line}{comma}");
+        match note {
             Some(n) => {
                 let _ = writeln!(w, "{line:<60} -- {n}");
             }
@@ -187,31 +359,19 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
 
     let _ = writeln!(
         w,
-        "\n-- Every raw row after one call of {func}; two views route it."
+        "\n-- Every raw row after one call of {FUNCTION}; two views route it."
     );
     let _ = writeln!(
         w,
         "CREATE TABLE IF NOT EXISTS {} (source LowCardinality(String), line String, j String) ENGINE = Null;",
         ident(&flat)
     );
-    let tuple: Vec<String> = cols
-        .iter()
-        .map(|c| format!("{} {}", ident(&c.name), c.ty))
-        .collect();
-    let tuple = format!("Tuple({})", tuple.join(", "));
-    let picks: Vec<String> = cols
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("t.{} AS {}", i + 1, ident(&c.name)))
-        .collect();
     let _ = writeln!(
         w,
-        "CREATE MATERIALIZED VIEW IF NOT EXISTS {} TO {} AS\nSELECT {}\nFROM (SELECT JSONExtract(j, {}) AS t FROM {} WHERE NOT startsWith(j, '{{\"_error\"'));",
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {} TO {} AS\n{};",
         ident(&format!("{t}_flat_mv")),
         ident(t),
-        picks.join(", "),
-        literal(&tuple),
-        ident(&flat)
+        flat_view_select(t, &cols, &spec.version_field, &spec.deleted_field)
     );
     let _ = writeln!(
         w,
@@ -232,10 +392,10 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
     );
     let _ = writeln!(
         w,
-        "CREATE MATERIALIZED VIEW IF NOT EXISTS {} TO {} AS\nSELECT 'stream' AS source, record AS line, {func}(record) AS j FROM {};",
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {} TO {} AS\n{};",
         ident(&format!("{t}_stream_mv")),
         ident(&flat),
-        ident(&format!("{t}_stream"))
+        stream_view_select(t, &cols, &key_names)
     );
 
     let (auth_note, auth_args) = match spec.s3_auth {
@@ -255,11 +415,25 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
     );
     let _ = writeln!(
         w,
-        "INSERT INTO {}\nSELECT 'snapshot', line, {func}(line)\nFROM s3({}, {auth_args}'LineAsString');",
+        "INSERT INTO {}\nSELECT 'snapshot', line, {}\nFROM s3({}, {auth_args}'LineAsString');",
         ident(&flat),
+        function_call("line", &cols, &key_names),
         literal(&spec.s3_url)
     );
     Ok(s)
+}
+
+/// `name` as an identifier, padded to the widest column name of the destination.
+fn ident_padded(name: &str, types: &[ColumnType], spec: &Spec) -> String {
+    let width = types
+        .iter()
+        .filter(|c| c.ty.is_some())
+        .map(|c| c.name.as_str())
+        .chain([EXTRA_COLUMN, &spec.version_field, &spec.deleted_field])
+        .map(|n| ident(n).chars().count())
+        .max()
+        .unwrap_or(0);
+    format!("{:width$}", ident(name))
 }
 
 #[cfg(test)]
@@ -293,6 +467,24 @@ mod tests {
         assert_eq!(ident("first-name"), "`first-name`");
         assert_eq!(ident("a`b\\c"), "`a\\`b\\\\c`");
         assert_eq!(literal("it's \\"), "'it\\'s \\\\'");
+        // The list quotes every name; as a literal its backslashes and quotes are escaped
+        // once more.
+        let cols = [
+            Col::new("id", "String"),
+            Col::new("it's `odd`\\", "Nullable(Int64)"),
+        ];
+        assert_eq!(
+            column_list(&cols),
+            "`id` String, `it's \\`odd\\`\\\\` Nullable(Int64)"
+        );
+        assert_eq!(
+            literal(&column_list(&cols)),
+            "'`id` String, `it\\'s \\\\`odd\\\\`\\\\\\\\` Nullable(Int64)'"
+        );
+        assert_eq!(
+            tuple_type(&cols[..1], "version", "is_deleted"),
+            "Tuple(`id` String, `_extra` String, `version` UInt64, `is_deleted` UInt8)"
+        );
     }
 
     #[test]
@@ -304,14 +496,84 @@ mod tests {
         let ddl = &sql[sql.find("CREATE TABLE IF NOT EXISTS `people`").unwrap()..];
         let id = ddl.find("`id` String").unwrap();
         assert!(id < ddl.find("`name` String").unwrap());
-        assert!(ddl.contains("`item_version` UInt8"));
-        assert!(ddl.contains("`odd name` Decimal(38, 1)"));
+        assert!(ddl.contains("`item_version` Int64"));
+        assert!(ddl.contains("`odd name` Decimal(38, 6)"));
         assert!(ddl.contains("ORDER BY (`id`)"));
-        assert!(sql.contains("dynamo_flatten_exact(record)"));
+        let list = "'`id` String, `name` String, `odd name` Decimal(38, 6), `item_version` Int64, \
+                    PRIMARY KEY (`id`)'";
+        assert!(sql.contains(&format!("dynamo_flatten_columns(record, {list}) AS j")));
+        assert!(sql.contains(&format!(
+            "SELECT 'snapshot', line, dynamo_flatten_columns(line, {list})\n"
+        )));
+        assert!(!sql.contains("dynamo_flatten_exact"));
         assert!(sql.contains(
             "FROM s3('https://b.s3.amazonaws.com/p/AWSDynamoDB/x/data/*.json.gz', \
              {access_key_id:String}, {secret_access_key:String}, 'LineAsString');"
         ));
+    }
+
+    #[test]
+    fn extra_column_and_tuple() {
+        let inf = inferrer(&[
+            r#"{"id":{"S":"a"},"age":{"N":"26"},"huge":{"N":"1E+100"}}"#,
+            r#"{"id":{"S":"b"},"age":{"S":"unknown"}}"#,
+            r#"{"id":{"S":"c"},"age":{"N":"41"}}"#,
+        ]);
+        let sql = render(&spec(), &inf, InferOptions::default()).unwrap();
+        let ddl_start = sql.find("CREATE TABLE IF NOT EXISTS `people`").unwrap();
+        let ddl = &sql[ddl_start..ddl_start + sql[ddl_start..].find(";\n").unwrap()];
+        let lines: Vec<&str> = ddl.lines().map(str::trim_end).collect();
+        assert_eq!(
+            lines,
+            [
+                "CREATE TABLE IF NOT EXISTS `people`",
+                "(",
+                "    `id`         String,",
+                "    `age`        Int64,                                      -- mixed types: 1 of 3 values (S/B) land in _extra",
+                "    -- `huge`: numbers beyond Decimal(76, S): no column type holds them exactly; the attribute stays in _extra",
+                "    `_extra`     String DEFAULT '{}',                        -- attributes without a column or that did not fit it",
+                "    `version`    UInt64,                                     -- µs since the epoch; 0 for snapshot rows",
+                "    `is_deleted` UInt8                                       -- 1 for deletes",
+                ")",
+                "ENGINE = ReplacingMergeTree(`version`, `is_deleted`)",
+                "ORDER BY (`id`)",
+            ]
+        );
+        assert!(sql.contains(
+            "SELECT t.1 AS `id`, t.2 AS `age`, t.3 AS `_extra`, t.4 AS `version`, t.5 AS `is_deleted`\n\
+             FROM (SELECT JSONExtract(j, 'Tuple(`id` String, `age` Int64, `_extra` String, \
+             `version` UInt64, `is_deleted` UInt8)') AS t FROM `people_flat` \
+             WHERE NOT startsWith(j, '{\"_error\"'));"
+        ));
+        assert!(sql.contains(
+            "dynamo_flatten_columns(record, '`id` String, `age` Int64, PRIMARY KEY (`id`)')"
+        ));
+    }
+
+    #[test]
+    fn keys_keep_wide_types() {
+        let inf =
+            inferrer(&[r#"{"id":{"N":"7"},"ts":{"S":"2024-01-02T03:04:05Z"},"n":{"N":"7"}}"#]);
+        let mut s = spec();
+        s.sort_key = Some("ts".into());
+        let opts = InferOptions {
+            narrow: true,
+            datetimes: true,
+            ..InferOptions::default()
+        };
+        let sql = render(&s, &inf, opts).unwrap();
+        assert!(
+            sql.contains("'`id` Int64, `ts` String, `n` UInt8, PRIMARY KEY (`id`, `ts`)'"),
+            "{sql}"
+        );
+        let inf = inferrer(&[r#"{"id":{"N":"1e100"}}"#]);
+        assert_eq!(
+            render(&spec(), &inf, InferOptions::default()),
+            Err(SchemaError::KeyUntyped {
+                role: "partition key",
+                name: "id".into()
+            })
+        );
     }
 
     #[test]

@@ -31,6 +31,9 @@ EXTRA_VARIANTS = [
     # Column-aware, parameterised: df_cols('<column list>')(line). Parameters work for
     # `executable` functions only; the value arrives as one single-quoted SQL literal.
     Variant("df_cols", type="executable", args=(("--columns", "{columns:String}"),)),
+    # The column-aware function for a destination whose metadata columns are named v and d.
+    Variant("df_columns_vd", base="dynamo_flatten_columns",
+            args=(("--version-field", "v"), ("--deleted-field", "d"))),
 ]
 
 

@@ -42,22 +42,28 @@ def forwarder_binary() -> Path:
 # -- the change model ------------------------------------------------------------------------
 
 
+def change_record(event: str, keys: dict, t_us: int, new: dict | None, old: dict | None) -> str:
+    """A Kinesis Data Streams for DynamoDB record; `keys`, `new` and `old` are DynamoDB JSON."""
+    ddb: dict = {"ApproximateCreationDateTime": t_us, "Keys": keys}
+    if new is not None:
+        ddb["NewImage"] = new
+    if old is not None:
+        ddb["OldImage"] = old
+    ddb["SizeBytes"] = 100
+    ddb["ApproximateCreationDateTimePrecision"] = "MICROSECOND"
+    key = "-".join(str(next(iter(v.values()))) for v in keys.values())
+    return json.dumps({"awsRegion": "us-east-1", "eventID": f"{key}-{t_us}", "eventName": event,
+                       "userIdentity": None, "recordFormat": "application/json",
+                       "tableName": "people", "dynamodb": ddb, "eventSource": "aws:dynamodb"},
+                      ensure_ascii=False, separators=(",", ":"))
+
+
 def kds_record(event: str, key: str, t_us: int, new: dict | None, old: dict | None) -> str:
     def image(item: dict) -> dict:
         return {"id": {"S": item["id"]}, "first_name": {"S": item["first_name"]},
                 "age": {"N": str(item["age"])}}
 
-    ddb: dict = {"ApproximateCreationDateTime": t_us, "Keys": {"id": {"S": key}}}
-    if new is not None:
-        ddb["NewImage"] = image(new)
-    if old is not None:
-        ddb["OldImage"] = image(old)
-    ddb["SizeBytes"] = 100
-    ddb["ApproximateCreationDateTimePrecision"] = "MICROSECOND"
-    return json.dumps({"awsRegion": "us-east-1", "eventID": f"{key}-{t_us}", "eventName": event,
-                       "userIdentity": None, "recordFormat": "application/json",
-                       "tableName": "people", "dynamodb": ddb, "eventSource": "aws:dynamodb"},
-                      ensure_ascii=False, separators=(",", ":"))
+    return change_record(event, {"id": {"S": key}}, t_us, new and image(new), old and image(old))
 
 
 @dataclass
@@ -148,15 +154,22 @@ class Stream:
 
 
 class Database:
-    """A database with the sql/ flow (01, 02, 05) in the shared chDB session."""
+    """A database in the shared chDB session: the sql/ flow (`sql_files`, by default 01, 02 and
+    05), the `_extra` column that --flatten local needs (if sql/01 has none), then
+    `extra_sql`. With `sql_files=()` the database holds `extra_sql` alone."""
 
-    def __init__(self, front, name: str, extra_sql: str = ""):
+    SQL_FLOW = ("01_destination.sql", "02_flat_and_errors.sql", "05_stream.sql")
+    ADD_EXTRA = "ALTER TABLE people ADD COLUMN IF NOT EXISTS _extra String DEFAULT '{}'"
+
+    def __init__(self, front, name: str, extra_sql: str = "", sql_files: tuple[str, ...] = SQL_FLOW):
         self.front, self.name = front, name
         self.run(f"DROP DATABASE IF EXISTS {name}")
         self.run(f"CREATE DATABASE {name}")
         stmts = []
-        for f in ("01_destination.sql", "02_flat_and_errors.sql", "05_stream.sql"):
+        for f in sql_files:
             stmts += split_statements((SQL / f).read_text())
+        if "01_destination.sql" in sql_files:
+            stmts.append(self.ADD_EXTRA)
         stmts += split_statements(extra_sql)
         with front.lock:
             front._run(f"USE {name}", "TabSeparated")

@@ -87,9 +87,36 @@ def query(ch, sql: str, params: dict | None = None) -> str:
     return res.bytes().decode() if hasattr(res, "bytes") else str(res)
 
 
+def run_script(ch, sql: str, params: dict | None = None) -> list[str]:
+    """Runs a script statement by statement; returns each statement's TSV output."""
+    return [query(ch, stmt, params) for stmt in split_statements(sql)]
+
+
 def run_file(ch, name: str, params: dict | None = None) -> list[str]:
     """Runs sql/<name> statement by statement; returns each statement's TSV output."""
-    return [query(ch, stmt, params) for stmt in split_statements((SQL_DIR / name).read_text())]
+    return run_script(ch, (SQL_DIR / name).read_text(), params)
+
+
+def schema_sql(binary, *args: str, stdin: str | None = None) -> str:
+    """What `dynamo-flatten schema <args…>` prints (`stdin`: what it reads when given no file).
+
+    Raises RuntimeError with the program's stderr when it fails.
+    """
+    out = subprocess.run([str(binary), "schema", *args], input=stdin, capture_output=True,
+                         text=True, timeout=60, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"dynamo-flatten schema exited with {out.returncode}: {out.stderr}")
+    return out.stdout
+
+
+def run_generated(ch, sql: str) -> list[str]:
+    """Runs the SQL of `dynamo-flatten schema` as printed, except its last statement, the
+    snapshot load: its s3(URL, 'LineAsString') reads the local file URL with file() instead
+    (same arguments; generate it with --s3-auth server and the file path as --s3-url)."""
+    stmts = split_statements(sql, keep_comments=False)
+    snapshot = stmts.pop()
+    assert snapshot.startswith("INSERT INTO ") and "FROM s3(" in snapshot, snapshot
+    return [query(ch, s) for s in stmts] + [query(ch, snapshot.replace("FROM s3(", "FROM file("))]
 
 
 def tsv(text: str) -> list[tuple]:

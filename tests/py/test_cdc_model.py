@@ -28,8 +28,9 @@ changes nothing writes no record), DeleteItem and TTL deletes (REMOVE by the Dyn
   and raw line, while every good row is stored.
 
 Checks: the state from sql/06_current_state.sql (`people FINAL`) equals the model's final
-state value by value (age, version exact); deleted keys are absent; the complete flattened
-documents (kept by an extra view on people_flat, added by this test) equal the model's items
+state value by value (age, version exact; `_extra` holds every other attribute as the item's
+DynamoDB JSON); deleted keys are absent; the complete flattened documents (the columns and
+`_extra`, kept by an extra view on people_flat, added by this test) equal the model's items
 attribute by attribute, numbers as their exact text; with background merges stopped, every row
 that must survive the inserts is stored in `people` (see test_no_good_row_lost); and after
 sql/09_purge_deleted.sql the table without FINAL is the model state.
@@ -574,11 +575,14 @@ def test_export_in_s3_as_dynamodb_writes_it(db, loaded, s3_endpoint):
 
 def test_final_state_equals_the_model(db, loaded):
     sim = loaded.sim
-    state, errors = (tsv(t) for t in run_file(db, "06_current_state.sql"))
-    got = {r[0]: r[1:] for r in state}
+    state, errors, _ = (tsv(t) for t in run_file(db, "06_current_state.sql"))
+    # _extra: the attributes that are not columns, as DynamoDB JSON (B in the export's form:
+    # the function removed the records' extra base64 layer).
+    got = {r[0]: (r[1], r[2], json.loads(r[3]), *r[4:]) for r in state}
     assert len(got) == len(state)
     expected = {
         key: (item.get("first_name", {"S": ""})["S"], item.get("age", {"N": "0"})["N"],
+              {k: v for k, v in item.items() if k not in ("id", "first_name", "age")},
               str(sim.version[key]), "0")
         for key, item in sim.final.items()
     }
@@ -607,7 +611,10 @@ def test_documents_equal_the_model_attribute_by_attribute(db, loaded):
         d = parse_doc(doc)
         assert d.pop("version") == ("N", str(sim.version.get(key)))
         assert d.pop("is_deleted") == ("N", "0")
-        got[key] = d
+        # The columns converted, every other attribute in _extra as DynamoDB JSON.
+        extra = d.pop("_extra")
+        assert not extra.keys() & d.keys()
+        got[key] = {**d, **{k: plain(v) for k, v in extra.items()}}
     expected = {key: {k: plain(v) for k, v in item.items()} for key, item in sim.final.items()}
     assert got.keys() == expected.keys()
     wrong = [(k, got[k], expected[k]) for k in expected if got[k] != expected[k]]

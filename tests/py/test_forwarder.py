@@ -2,19 +2,32 @@
 test-only HTTP front), with the sql/ flow in a database per test.
 
 Every scenario asserts that the destination (`people FINAL`) equals the change model's final
-state, value by value.
+state, value by value. Items that do not match their table go through both flatten paths into
+the same column-aware DDL and give identical tables, `_extra` included.
 """
 
 from __future__ import annotations
 
+import base64
 import random
 import signal
 import time
 
 import pytest
-
-from forwarder_env import (BAD_RECORDS, Changes, Database, Forwarder, LocalKinesis, Stream,
-                           disorder, wait_until)
+from chdb_udf import quote
+from forwarder_env import (
+    BAD_RECORDS,
+    SQL,
+    Changes,
+    Database,
+    Forwarder,
+    LocalKinesis,
+    Stream,
+    change_record,
+    disorder,
+    wait_until,
+)
+from sqlrun import split_statements
 
 FAST = ["--batch-linger", "200ms", "--idle-poll", "100ms", "--discovery-interval", "1s"]
 
@@ -324,3 +337,193 @@ def test_bad_flags_exit_2_and_secrets_stay_out_of_logs(tmp_path, kinesis, front)
     assert db.state()  # the password is ignored by the front; the run went through
     log = f.log()
     assert "s3cret-pw" not in log and kinesis.SECRET not in log
+
+
+# -- column-aware: the same plan on both paths ------------------------------------------------
+
+# The attribute columns (name, type, DDL after the type). The list without the DDL part is what
+# the server path passes to the function; --flatten local reads the same from DESCRIBE TABLE.
+COLUMNS = [
+    ("id", "String", ""), ("first_name", "String", ""), ("age", "UInt8", ""),
+    ("price", "Decimal(38, 2)", ""), ("qty", "Int64", ""), ("score", "Nullable(Float64)", ""),
+    ("big", "Int128", ""), ("tags", "Array(String)", ""), ("doc", "String", ""),
+    ("attrs", "Map(String, Int64)", ""), ("meta", "JSON", ""), ("seen", "DateTime64(3, 'UTC')", ""),
+    ("ok", "Bool", ""), ("blob", "String", ""), ("item_v", "Nullable(String)", ""),
+    ("origin", "LowCardinality(String)", "DEFAULT 'dynamodb'"),
+]
+COLUMN_LIST = ", ".join(f"{n} {t}" for n, t, _ in COLUMNS)
+
+
+def column_aware_ddl() -> str:
+    """The destination (metadata columns v and d) with its column-aware stream path: the view
+    calls dynamo_flatten_columns (here its variant with --version-field v --deleted-field d)
+    and reads the result with JSONExtract. The columns that an insert does not write
+    (MATERIALIZED, ALIAS, EPHEMERAL) have types the plan does not take: they must be skipped."""
+    errors_table = next(s for s in split_statements((SQL / "02_flat_and_errors.sql").read_text())
+                        if "TABLE IF NOT EXISTS dynamo_errors" in s)
+    columns = ",\n".join(f"    {n} {t} {ddl}" for n, t, ddl in COLUMNS)
+    tuple_type = quote(f"Tuple({COLUMN_LIST}, _extra String, v UInt64, d UInt8)")
+    names = [n for n, _, _ in COLUMNS] + ["_extra", "v", "d"]
+    picked = ",\n".join(f"    tupleElement(r, '{n}') AS {n}" for n in names)
+    return f"""
+        {errors_table};
+        CREATE TABLE people (
+        {columns},
+            day Date MATERIALIZED toDate(seen),
+            extra_keys Array(String) MATERIALIZED JSONExtractKeys(_extra),
+            name_len UInt64 ALIAS length(first_name),
+            raw FixedString(2) EPHEMERAL,
+            _extra String DEFAULT '{{}}',
+            v UInt64,
+            d UInt8
+        ) ENGINE = ReplacingMergeTree(v, d) ORDER BY id;
+        CREATE TABLE people_flat (source LowCardinality(String), line String, j String) ENGINE = Null;
+        CREATE MATERIALIZED VIEW people_flat_mv TO people AS
+        SELECT {picked}
+        FROM (SELECT JSONExtract(j, {tuple_type}) AS r FROM people_flat WHERE NOT startsWith(j, '{{"_error"'));
+        CREATE MATERIALIZED VIEW people_errors_mv TO dynamo_errors AS
+        SELECT 'people' AS `table`, source, JSONExtractString(j, '_error') AS error, line
+        FROM people_flat WHERE startsWith(j, '{{"_error"');
+        CREATE TABLE people_stream (record String) ENGINE = Null;
+        CREATE MATERIALIZED VIEW people_stream_mv TO people_flat AS
+        SELECT 'stream' AS source, record AS line, df_columns_vd(record, {quote(COLUMN_LIST)}) AS j
+        FROM people_stream;
+    """
+
+
+def S(s):
+    return {"S": s}
+
+
+def N(n):
+    return {"N": n}
+
+
+def drifted_records() -> list[str]:
+    """Items that do not match the table, as change records (with a repeat, a MODIFY and a
+    REMOVE), and the unreadable records."""
+    big38 = "12345678901234567890123456789012345678"
+    blob = base64.b64encode(base64.b64encode(b"hello")).decode()  # Kinesis: base64 of base64
+    items = {
+        # 300 in UInt8, 12.505 in Decimal(38, 2), S where N, new attributes, one named _extra.
+        "a": {"id": S("a"), "first_name": S("ann"), "age": N("300"), "price": N("12.505"),
+              "qty": S("7"), "nickname": S("annie"), "_extra": S("x")},
+        # NULL in a non-Nullable column; NULL, 38 digits and L of S where they fit.
+        "b": {"id": S("b"), "first_name": {"NULL": True}, "age": N("42"), "price": N("12.50"),
+              "score": {"NULL": True}, "big": N(big38), "tags": {"L": [S("x"), S("y")]},
+              "doc": {"L": [N("1"), S("s")]}},
+        # L with a number where Array(String), 38 digits into Float64 and Decimal(38, 2).
+        "c": {"id": S("c"), "tags": {"L": [S("x"), N("1")]}, "score": N(big38),
+              "price": N("123456789012345678901234567890123456.78"), "big": N("-" + "9" * 38),
+              "doc": {"M": {"k": N("2"), "l": {"L": [S("s"), {"BOOL": True}]}}}},
+        # Nested maps: into Map, into JSON, and without a column; Int64 overflow.
+        "d": {"id": S("d"), "attrs": {"M": {"a": N("1"), "b": N("-5")}},
+              "meta": {"M": {"x": N("1"), "y": N("123456789012345678901234567890"),
+                             "z": {"L": [N("1"), S("a")]}}},
+              "profile": {"M": {"a": {"M": {"b": {"SS": ["x", "y"]}}}}},
+              "qty": N("9223372036854775808")},
+        # Attributes named like the metadata (v → item_v; d has no item_d column), and
+        # `version`, an ordinary attribute here; a DateTime64 in seconds; binary.
+        "e": {"id": S("e"), "seen": S("2024-01-02T03:04:05.123Z"), "ok": {"BOOL": True},
+              "v": S("item-version"), "d": N("5"), "version": N("3"), "blob": {"B": blob}},
+        # Before 1970; a number where Bool; the DEFAULT column given.
+        "f": {"id": S("f"), "seen": S("1969-12-31T23:59:59.5Z"), "ok": N("1"), "origin": S("src")},
+    }
+    g_old = {"id": S("g"), "first_name": S("old")}
+    g_new = {"id": S("g"), "first_name": S("new"), "seen": S("2024-01-02T03:04:05.1234Z"),
+             "tags": {"SS": ["p", "q"]}}
+    h = {"id": S("h"), "first_name": S("gone"), "age": N("1000")}
+    t = 1_700_000_000_000_000
+    records = [change_record("INSERT", {"id": it["id"]}, t + i, it, None)
+               for i, it in enumerate(items.values())]
+    records += [records[0],
+                change_record("INSERT", {"id": S("g")}, t + 10, g_old, None),
+                change_record("MODIFY", {"id": S("g")}, t + 11, g_new, g_old),
+                change_record("INSERT", {"id": S("h")}, t + 12, h, None),
+                change_record("REMOVE", {"id": S("h")}, t + 13, None, h)]
+    return records + BAD_RECORDS
+
+
+def test_drifted_items_give_identical_tables_on_both_paths(tmp_path, kinesis, front):
+    stream = Stream(kinesis, "drift", 2)
+    stream.put(drifted_records())
+    server = Database(front, "fwd_cols_server", column_aware_ddl(), sql_files=())
+    local = Database(front, "fwd_cols_local", column_aware_ddl(), sql_files=())
+    meta = ("--version-field", "v", "--deleted-field", "d")
+    forwarder(tmp_path, kinesis, stream, front, server, *meta).run_once()
+    f = forwarder(tmp_path, kinesis, stream, front, local, "--flatten", "local", *meta)
+    f.run_once()
+    assert "column plan from DESCRIBE TABLE" in f.log()
+    inserts = [r for r in front.requests if r.startswith("INSERT INTO `people`")]
+    assert inserts and all("input_format_skip_unknown_fields = '0'" in r and
+                           "input_format_defaults_for_omitted_fields = '0'" in r and
+                           "date_time_input_format = 'best_effort'" in r for r in inserts), inserts
+
+    everything = "SELECT * FROM {}.people FINAL ORDER BY id"
+    rows = local.rows(everything.format(local.name))
+    assert rows == server.rows(everything.format(server.name))
+    computed = "SELECT id, day, extra_keys, name_len FROM {}.people FINAL ORDER BY id"
+    assert local.rows(computed.format(local.name)) == server.rows(computed.format(server.name))
+    assert [r[0] for r in rows] == ["a", "b", "c", "d", "e", "f", "g"]  # h was removed
+    assert server.errors() == local.errors()
+    assert [e[3] for e in local.errors()] == sorted(BAD_RECORDS)
+
+    for db in (server, local):
+        def row(key: str, *cols: str, db: Database = db) -> tuple:
+            return db.rows(f"SELECT {', '.join(cols)} FROM {db.name}.people FINAL WHERE id = '{key}'")[0]
+
+        assert row("a", "first_name", "age", "price", "qty", "_extra") == (
+            "ann", "0", "0", "0",
+            ('{"age":{"N":"300"},"price":{"N":"12.505"},"qty":{"S":"7"},"nickname":{"S":"annie"},'
+             '"_extra":{"S":"x"}}'))
+        assert row("a", "JSONExtractString(_extra, 'age', 'N')", "extra_keys") == (
+            "300", "['age','price','qty','nickname','_extra']")
+        assert row("b", "first_name", "age", "price", "score", "big", "tags", "doc", "_extra") == (
+            "", "42", "12.5", None, "12345678901234567890123456789012345678", "['x','y']",
+            '[1,"s"]', '{"first_name":{"NULL":true}}')
+        assert row("c", "tags", "score", "price", "big", "doc", "_extra") == (
+            "[]", "1.2345678901234568e37", "123456789012345678901234567890123456.78", "-" + "9" * 38,
+            '{"k":2,"l":["s",true]}', '{"tags":{"L":[{"S":"x"},{"N":"1"}]}}')
+        assert row("d", "attrs", "toJSONString(meta)", "qty", "_extra") == (
+            "{'a':1,'b':-5}", '{"x":1,"y":"123456789012345678901234567890","z":[1,"a"]}', "0",
+            '{"profile":{"M":{"a":{"M":{"b":{"SS":["x","y"]}}}}},"qty":{"N":"9223372036854775808"}}')
+        assert row("e", "seen", "ok", "item_v", "blob", "v", "d", "_extra") == (
+            "2024-01-02 03:04:05.123", "true", "item-version", "aGVsbG8=", "1700000000000004", "0",
+            '{"d":{"N":"5"},"version":{"N":"3"}}')
+        # The DEFAULT column takes its type's default when the item has no such attribute, on
+        # both paths (JSONExtract gives '' for a missing key).
+        assert row("e", "origin") == ("",)
+        assert row("f", "seen", "ok", "origin", "day", "_extra") == (
+            "1969-12-31 23:59:59.500", "false", "src", "1970-01-01", '{"ok":{"N":"1"}}')
+        assert row("g", "first_name", "seen", "tags", "v", "_extra") == (
+            "new", "1970-01-01 00:00:00.000", "['p','q']", "1700000000000011",
+            '{"seen":{"S":"2024-01-02T03:04:05.1234Z"}}')
+
+
+def test_local_flattening_refuses_a_destination_it_cannot_fill(tmp_path, kinesis, front):
+    stream = Stream(kinesis, "refusals", 1)
+    stream.put(Changes().run(random.Random(11), 10, 10))
+
+    def refused(db: Database, *flags: str, code: int = 1) -> str:
+        f = forwarder(tmp_path / db.name, kinesis, stream, front, db, "--flatten", "local", *flags)
+        (tmp_path / db.name).mkdir()
+        f.start("--once")
+        assert f.wait(60) == code, f.log()[-3000:]
+        assert db.rows(f"SELECT count() FROM {db.name}.people") == [("0",)]
+        return f.log()
+
+    log = refused(Database(front, "fwd_no_extra", "ALTER TABLE people DROP COLUMN _extra"))
+    assert ("destination: table `people` has no _extra column: --flatten local keeps there every "
+            "attribute that has no column or does not fit its column's type. Add it with: "
+            "ALTER TABLE `people` ADD COLUMN _extra String DEFAULT '{}'") in log
+
+    log = refused(Database(front, "fwd_uuid", "ALTER TABLE people ADD COLUMN token UUID"))
+    assert ("destination: table `people` cannot take flattened rows: column list: column `token`: "
+            "type UUID is not supported") in log
+
+    log = refused(Database(front, "fwd_no_v"), "--version-field", "v")
+    assert ("destination: table `people` has no column `v` for the version (--version-field v): "
+            "pass the names of its version and delete-flag columns") in log
+
+    log = refused(Database(front, "fwd_same_names"), "--version-field", "v", "--deleted-field", "v", code=2)
+    assert "--version-field and --deleted-field must differ" in log

@@ -25,6 +25,7 @@ state, 07-09 clean up.
 from __future__ import annotations
 
 import gzip
+import json
 import re
 
 import pytest
@@ -58,6 +59,9 @@ BAD_RECORD = ('{"awsRegion":"us-east-1","eventName":"MODIFY","dynamodb":'
               '{"ApproximateCreationDateTime":1732406509000,"NewImage":{"id":{"S":"0A55')
 BAD_RECORD_ERROR = "unexpected end of input (truncated JSON?) at byte 129"
 
+# The column list of every dynamo_flatten_columns call in 03, 04 and 05.
+COLUMNS = "id String, first_name String, age UInt8"
+
 UDF_CALLS = "ExecutableUserDefinedFunctionInvocations"
 UDF_INPUT_BYTES = "ExecutableUserDefinedFunctionInputBytes"
 
@@ -78,9 +82,9 @@ def tables(ch) -> list[str]:
 #
 # ClickHouse counts, per process, the blocks it sends to executable UDFs and the bytes written
 # to their stdin. With the shipped config (RowBinary, send_chunk_header) a block of N rows is
-# "N\n" followed by each String as a LEB128 length and its bytes, so the byte count of ONE
-# pass over the inserted rows is known exactly; a second call of the function on the same rows
-# (e.g. one per view) would double it.
+# "N\n" followed by each row's arguments, the line and the column list, each String as a
+# LEB128 length and its bytes, so the byte count of ONE pass over the inserted rows is known
+# exactly; a second call of the function on the same rows (e.g. one per view) would double it.
 
 
 def udf_counters(ch) -> dict[str, int]:
@@ -99,9 +103,11 @@ def leb128(n: int) -> bytes:
 
 
 def one_block(lines: list[str]) -> dict[str, int]:
-    """The counters' increase for one block holding `lines`, each sent once."""
+    """The counters' increase for one block holding `lines`, each sent once (with the list)."""
     data = [line.encode() for line in lines]
-    size = len(f"{len(data)}\n") + sum(len(leb128(len(d))) + len(d) for d in data)
+    cols = COLUMNS.encode()
+    per_list = len(leb128(len(cols))) + len(cols)
+    size = len(f"{len(data)}\n") + sum(len(leb128(len(d))) + len(d) + per_list for d in data)
     return {UDF_CALLS: 1, UDF_INPUT_BYTES: size}
 
 
@@ -184,6 +190,7 @@ def test_every_script_has_a_header_with_its_parameters():
         "01_destination.sql", "02_flat_and_errors.sql", "03_snapshot_from_s3.sql",
         "04_snapshot_staged.sql", "05_stream.sql", "06_current_state.sql",
         "07_cleanup_staging.sql", "08_drop_errors_table.sql", "09_purge_deleted.sql", "10_kinesis_checkpoints.sql",
+        "11_drift_report.sql",
     ]
     for p in files:
         text = p.read_text()
@@ -224,6 +231,42 @@ def test_snapshot_from_s3(db, params):
     assert calls.delta == one_block(export_lines())
 
 
+def test_extra_and_drift_report_after_the_snapshot(db, params):
+    """The attributes without a column are in _extra, exact (06 reads them, 11 sums them up)."""
+    zoe_extra = ('{"tags":{"SS":["admin","beta"]},"scores":{"NS":["1.5","-7",'
+                 '"12345678901234567890123456789.123456789"]},"active":{"BOOL":true},'
+                 '"nickname":{"NULL":true},"avatar":{"B":"iVBORw0KGgo="},"address":{"M":{"city":'
+                 '{"S":"Zürich"},"geo":{"L":[{"N":"47.3769"},{"N":"8.5417"}]}}},"empty":{"S":""}}')
+    li_extra = ('{"blobs":{"BS":["AAEC","/w=="]},"nested":{"M":{"l":{"L":[{"M":{"x":{"N":"-0.000001"}}},'
+                '{"L":[]},{"M":{}}]}}}}')
+    state, errors, extra = (tsv(t) for t in run_file(db, "06_current_state.sql", params))
+    assert [r[:4] for r in state] == [
+        (SALLY, "sally", "26", "{}"),
+        (ZOE, "Zoë \"zee\" O'Neil", "41", zoe_extra),
+        (LI, "李雷 🚀", "100", li_extra),
+    ]
+    assert errors == []
+    assert [r[:4] for r in extra] == [
+        (ZOE, "['tags','scores','active','nickname','avatar','address','empty']", "", "['admin','beta']"),
+        (LI, "['blobs','nested']", "", "[]"),
+    ]
+    assert json.loads(extra[0][4])["scores"] == {"NS": ["1.5", "-7", "12345678901234567890123456789.123456789"]}
+
+    report = tsv(run_file(db, "11_drift_report.sql", params)[0])
+    attrs = ["active", "address", "avatar", "blobs", "empty", "nested", "nickname", "scores", "tags"]
+    assert [r[0] for r in report] == attrs                        # 1 row each: by name
+    assert {r[0]: r[1:4] for r in report} == {
+        "active": ("1", "33.33", "['BOOL']"), "address": ("1", "33.33", "['M']"),
+        "avatar": ("1", "33.33", "['B']"), "blobs": ("1", "33.33", "['BS']"),
+        "empty": ("1", "33.33", "['S']"), "nested": ("1", "33.33", "['M']"),
+        "nickname": ("1", "33.33", "['NULL']"), "scores": ("1", "33.33", "['NS']"),
+        "tags": ("1", "33.33", "['SS']"),
+    }
+    examples = {r[0]: r[4] for r in report}
+    assert examples["tags"] == """['{"SS":["admin","beta"]}']"""
+    assert examples["active"] == """['{"BOOL":true}']"""
+
+
 def test_staged_snapshot_bad_line_goes_to_errors_and_load_continues(db, params):
     run_file(db, "04_snapshot_staged.sql", params)
     lines = [BAD_LINE, ANA_LINE]          # the good line comes after the bad one
@@ -251,14 +294,15 @@ def test_stream_kinesis_records(db, params):
     with UdfCalls(db) as calls:
         insert_lines(db, "people_stream", sent)
 
-    state, errors = (tsv(t) for t in run_file(db, "06_current_state.sql", params))
+    state, errors, extra = (tsv(t) for t in run_file(db, "06_current_state.sql", params))
     # INSERT bob (µs precision), MODIFY sally (ms, no precision field: ×1000), REMOVE zoe and
     # the TTL REMOVE of li: both hidden by FINAL. ana (staged snapshot) is untouched.
     assert state == [
-        (SALLY, "sally", "27", "1732406501000000", "0"),
-        (BOB, "bob", "33", "1732406500123456", "0"),
-        (ANA, "ana", "7", "0", "0"),
+        (SALLY, "sally", "27", "{}", "1732406501000000", "0"),
+        (BOB, "bob", "33", "{}", "1732406500123456", "0"),
+        (ANA, "ana", "7", "{}", "0", "0"),
     ]
+    assert extra == []           # the current rows have no attribute beyond the columns
     # The deletes are stored as delete markers with the record's time in µs.
     assert tsv(query(db, "SELECT id, version FROM people WHERE is_deleted = 1 ORDER BY id")) == [
         (ZOE, "1732406502345678"),
@@ -288,18 +332,20 @@ def test_stream_lambda_event_split_into_records(db):
 
 
 def test_only_the_loading_views_call_the_function(db):
-    """Why one call per row: only the objects that write INTO people_flat call dynamo_flatten;
+    """Why one call per row: only the objects that write INTO people_flat call the function;
     the two views that read people_flat use the column j of the block they are given."""
     views = tsv(query(db, f"SELECT name, as_select, create_table_query FROM system.tables "
                           f"WHERE database = '{DB}' AND engine = 'MaterializedView' ORDER BY name"))
-    calls = {name: "dynamo_flatten(" in select for name, select, _ in views}
+    calls = {name: f"dynamo_flatten_columns(line, '{COLUMNS}')" in select
+             or f"dynamo_flatten_columns(record, '{COLUMNS}')" in select for name, select, _ in views}
     targets = {name: re.search(r" TO (\S+)", create).group(1) for name, _, create in views}
     assert calls == {"people_errors_mv": False, "people_flat_mv": False,
                      "people_snapshot_mv": True, "people_stream_mv": True}
     assert targets == {"people_errors_mv": f"{DB}.dynamo_errors", "people_flat_mv": f"{DB}.people",
                        "people_snapshot_mv": f"{DB}.people_flat", "people_stream_mv": f"{DB}.people_flat"}
     snapshot_insert, = split_statements((SQL_DIR / "03_snapshot_from_s3.sql").read_text(), keep_comments=False)
-    assert snapshot_insert.count("dynamo_flatten(") == 1 and "INSERT INTO people_flat" in snapshot_insert
+    assert snapshot_insert.count("dynamo_flatten_columns(") == 1 and "INSERT INTO people_flat" in snapshot_insert
+    assert f"dynamo_flatten_columns(line, '{COLUMNS}')" in snapshot_insert
     assert tsv(query(db, f"SELECT name, engine FROM system.tables WHERE database = '{DB}' "
                          "AND name IN ('people_flat', 'people_snapshot', 'people_stream') ORDER BY name")) == [
         ("people_flat", "Null"), ("people_snapshot", "Null"), ("people_stream", "Null"),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use dynamo_flatten::flatten::{NumberFormat, Options};
+use dynamo_flatten::flatten::Options;
 use dynamo_flatten::forwarder::config::{
     BatchLimits, ClickHouse, Config, ExpiredCheckpoint, FlattenMode, Secret, StartPosition,
 };
@@ -29,9 +29,12 @@ Keeps a ClickHouse copy of a DynamoDB table in sync from its Kinesis data stream
 Reads every shard of the stream (following splits and merges: a child shard is read
 after its parents are finished) and inserts every record into ClickHouse in batches.
 By default the raw records go into the stream landing table (<table>_stream, from
-sql/05_stream.sql), whose materialized view flattens them with dynamo_flatten. With
---flatten local the records are flattened here, with the same code, and the flat rows
-go straight into <table>; records that cannot be read go to the errors table.
+sql/05_stream.sql), whose materialized view flattens them on the server. With
+--flatten local the records are flattened here, with the same code and the same column
+plan as dynamo_flatten_columns: the destination's columns, read with DESCRIBE TABLE at
+start-up. Each attribute goes into its column, converted exactly to the column's type,
+or else into the row's _extra column (which the table must have), and the flat rows go
+straight into <table>; records that cannot be read go to the errors table.
 
 After each batch is inserted, the last sequence number of each shard in it is written
 to the checkpoint table (sql/10_kinesis_checkpoints.sql); a restart goes on from there.
@@ -51,6 +54,10 @@ Examples:
   # Flatten here, for a server without executable UDFs; JSON logs and metrics:
   kinesis-forwarder --stream arn:aws:kinesis:eu-west-1:123456789012:stream/people-changes \\
       --table people --flatten local --log-format json --metrics-addr 0.0.0.0:9464
+
+  # The same, into a table whose metadata columns are named v and d:
+  kinesis-forwarder --stream people-changes --table people --flatten local \\
+      --version-field v --deleted-field d
 
   # Drain what the stream holds now, then exit (scripts, tests), against local emulators:
   kinesis-forwarder --stream people-changes --table people --once \\
@@ -150,15 +157,33 @@ struct Args {
     #[arg(long)]
     no_create_checkpoint_table: bool,
 
-    /// Where records are flattened: by the server's dynamo_flatten (raw records into
-    /// the stream table), or here (flat rows into the destination table).
+    /// Where records are flattened: by the server's function (raw records into the stream
+    /// table), or here (flat rows into the destination table, with the column plan of
+    /// dynamo_flatten_columns read from the destination: it needs an _extra column).
     #[arg(long, value_enum, default_value_t = FlattenArg::Server)]
     flatten: FlattenArg,
 
-    /// --flatten local: N values as JSON numbers, or as JSON strings (exact for
-    /// Decimal columns, like dynamo_flatten_exact).
-    #[arg(long, value_enum, default_value_t = NumbersArg::Number)]
-    numbers: NumbersArg,
+    /// --flatten local: the destination's version column (UInt64, microseconds since the
+    /// epoch of the change), as dynamo-flatten's --version-field. An attribute of that name
+    /// is written as item_<NAME>. (With --flatten server the server's function names it.)
+    #[arg(
+        long,
+        env = "FORWARDER_VERSION_FIELD",
+        default_value = "version",
+        value_name = "NAME"
+    )]
+    version_field: String,
+
+    /// --flatten local: the destination's delete-flag column (1 for a REMOVE, else 0), as
+    /// dynamo-flatten's --deleted-field. An attribute of that name is written as
+    /// item_<NAME>. (With --flatten server the server's function names it.)
+    #[arg(
+        long,
+        env = "FORWARDER_DELETED_FIELD",
+        default_value = "is_deleted",
+        value_name = "NAME"
+    )]
+    deleted_field: String,
 
     /// Send a batch when it holds this many records.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
@@ -248,12 +273,6 @@ enum FlattenArg {
     Local,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum NumbersArg {
-    Number,
-    String,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 enum LogFormat {
     Human,
@@ -297,10 +316,8 @@ fn config(args: Args) -> Result<Config, Error> {
         ProgressArg::Auto => args.log_format == LogFormat::Human && std::io::stderr().is_terminal(),
     };
     let flatten_options = Options {
-        numbers: match args.numbers {
-            NumbersArg::Number => NumberFormat::Number,
-            NumbersArg::String => NumberFormat::String,
-        },
+        version_field: args.version_field,
+        deleted_field: args.deleted_field,
         ..Options::default()
     };
     Ok(Config {
