@@ -451,3 +451,100 @@ fn error_rows_are_json_and_routable() {
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["_input"].as_str().unwrap().len(), 256);
 }
+
+/// Every flatten mode a row can be read in (the shape is detected).
+fn every_mode() -> Vec<Options> {
+    vec![
+        Options::default(),
+        Options {
+            numbers: NumberFormat::String,
+            ..Options::default()
+        },
+        attrs_only(),
+        Options {
+            kinesis_binary: KinesisBinary::AsIs,
+            snapshot_version: 9,
+            ..Options::default()
+        },
+    ]
+}
+
+/// The `_error` text of the error row for `doc`, in every mode (all must agree).
+fn error_text(doc: &str) -> String {
+    let mut texts = every_mode().into_iter().map(|opts| {
+        let e = Flattener::new(opts)
+            .flatten(doc.as_bytes(), &mut Vec::new())
+            .expect_err(doc);
+        let mut row = Vec::new();
+        write_error_row(&e, doc.as_bytes(), &mut row);
+        let v: serde_json::Value = serde_json::from_slice(&row).unwrap();
+        v["_error"].as_str().unwrap().to_string()
+    });
+    let first = texts.next().unwrap();
+    for t in texts {
+        assert_eq!(t, first, "{doc}");
+    }
+    first
+}
+
+const LONE_SURROGATE: &str =
+    "string has a \\u escape that is not valid Unicode (a lone surrogate); \
+                              DynamoDB cannot store such a string";
+
+#[test]
+fn lone_surrogates_are_error_rows() {
+    let kds = |image: &str, id: &str| {
+        format!(
+            r#"{{"eventID":"{id}","eventName":"INSERT","dynamodb":{{"ApproximateCreationDateTime":1,"NewImage":{image}}}}}"#
+        )
+    };
+    let cases: Vec<(String, usize)> = vec![
+        // S value, alone, with text after it, before a non-surrogate escape.
+        (r#"{"a":{"S":"\ud800"}}"#.into(), 11),
+        (r#"{"a":{"S":"x\ud800yz"}}"#.into(), 12),
+        (r#"{"a":{"S":"\ud83d\n"}}"#.into(), 11),
+        (r#"{"a":{"S":"\ud83d\u0041"}}"#.into(), 11),
+        (r#"{"a":{"S":"\udc00"}}"#.into(), 11),
+        (r#"{"a":{"S":"\ude00\ud83d"}}"#.into(), 11),
+        // Attribute names, first and later, map keys, set elements, lists.
+        (r#"{"\ud800":{"S":"x"}}"#.into(), 2),
+        (r#"{"id":{"S":"x"},"k\udfff":{"S":"x"}}"#.into(), 18),
+        (r#"{"m":{"M":{"\udbff":{"N":"1"}}}}"#.into(), 12),
+        (r#"{"s":{"SS":["ok","\ud800"]}}"#.into(), 18),
+        (r#"{"l":{"L":[{"S":"\ud800"}]}}"#.into(), 17),
+        (r#"{"n":{"N":"\ud800"}}"#.into(), 11),
+        // Export lines and envelopes, in their own fields too.
+        (r#"{"Item":{"a":{"S":"\ud800"}}}"#.into(), 19),
+        (kds(r#"{"a":{"S":"\ud800"}}"#, "e"), 102),
+        (kds(r#"{"a":{"S":"b"}}"#, "\\udc00"), 12),
+    ];
+    for (doc, at) in &cases {
+        assert_eq!(
+            error_text(doc),
+            format!("{LONE_SURROGATE} at byte {at}"),
+            "{doc}"
+        );
+        assert_eq!(err(doc), ErrorKind::InvalidUnicodeEscape, "{doc}");
+    }
+}
+
+#[test]
+fn surrogate_pairs_are_kept_verbatim() {
+    for s in [
+        r#"\ud83d\ude00"#,
+        r#"\uD83D\uDE00"#,
+        r#"a\ud800\udc00b\udbff\udfff"#,
+        r#"\u00e9\ud7ff\ue000\uffff"#,
+    ] {
+        for opts in every_mode() {
+            let doc = format!(r#"{{"k{s}":{{"S":"{s}"}},"m":{{"M":{{"{s}":{{"SS":["{s}"]}}}}}}}}"#);
+            let row = flat_with(opts, &doc).unwrap_or_else(|e| panic!("{doc}: {e}"));
+            assert!(
+                row.starts_with(&format!(r#"{{"k{s}":"{s}","m":{{"{s}":["{s}"]}}"#)),
+                "{row}"
+            );
+            let v: serde_json::Value = serde_json::from_str(&row).unwrap();
+            assert!(v.is_object());
+        }
+    }
+}

@@ -33,6 +33,9 @@ pub enum ErrorKind {
     ControlCharacter,
     /// A backslash escape that JSON does not define.
     InvalidEscape,
+    /// A `\u` escape that is not valid Unicode: a lone surrogate (`\ud800`
+    /// not followed by `\udc00`-`\udfff`, or `\udc00` alone).
+    InvalidUnicodeEscape,
     /// A malformed JSON number (outside an `N` value).
     InvalidJsonNumber,
     /// Nesting deeper than the limit.
@@ -104,6 +107,10 @@ impl fmt::Display for ErrorKind {
             TrailingCharacters => f.write_str("trailing characters after the JSON document"),
             ControlCharacter => f.write_str("raw control character inside a string"),
             InvalidEscape => f.write_str("invalid escape sequence in a string"),
+            InvalidUnicodeEscape => f.write_str(
+                "string has a \\u escape that is not valid Unicode (a lone surrogate); \
+                 DynamoDB cannot store such a string",
+            ),
             InvalidJsonNumber => f.write_str("malformed JSON number"),
             TooDeep => f.write_str("nesting too deep"),
             NotAnObject => f.write_str("expected a JSON object"),
