@@ -548,3 +548,103 @@ fn surrogate_pairs_are_kept_verbatim() {
         }
     }
 }
+
+#[test]
+fn numbers_outside_dynamodb_range_are_error_rows() {
+    let nines38 = "9".repeat(38);
+    let bad = [
+        "1e400".to_string(),
+        "-1e400".into(),
+        "1e126".into(),
+        "10E+125".into(),
+        "1e-131".into(),
+        "-0.1E-130".into(),
+        "1e99999999999999999999".into(),
+        "1e-99999999999999999999".into(),
+        format!("{nines38}9"),
+        format!("-1.{}1", "0".repeat(37)),
+        format!("1{}", "0".repeat(126)),
+    ];
+    for n in &bad {
+        for doc in [
+            format!(r#"{{"a":{{"N":"{n}"}}}}"#),
+            format!(r#"{{"a":{{"NS":["1","{n}"]}}}}"#),
+            format!(r#"{{"Item":{{"a":{{"L":[{{"N":"{n}"}}]}}}}}}"#),
+        ] {
+            assert!(
+                matches!(err(&doc), ErrorKind::NumberOutOfRange(t) if t == n[..n.len().min(64)]),
+                "{doc}"
+            );
+        }
+    }
+    assert_eq!(
+        error_text(r#"{"id":{"S":"a"},"n":{"N":"1e400"}}"#),
+        "N value \"1e400\" is outside DynamoDB's range (at most 38 significant digits, \
+         magnitude 0 or 1E-130 to 9.9999999999999999999999999999999999999E+125) at byte 26"
+    );
+    let d39 = "123456789012345678901234567890123456789";
+    assert_eq!(
+        error_text(&format!(r#"{{"n":{{"N":"{d39}"}}}}"#)),
+        format!(
+            "N value \"{d39}\" is outside DynamoDB's range (at most 38 significant digits, \
+             magnitude 0 or 1E-130 to 9.9999999999999999999999999999999999999E+125) at byte 11"
+        )
+    );
+    // Long text is shown cut, as for other bad numbers.
+    let long = format!("1{}", "0".repeat(200));
+    assert!(
+        matches!(err(&format!(r#"{{"a":{{"N":"{long}"}}}}"#)), ErrorKind::NumberOutOfRange(t) if t == long[..64])
+    );
+    // Malformed text is still "not a number".
+    assert!(matches!(
+        err(r#"{"a":{"N":"1e"}}"#),
+        ErrorKind::InvalidNumber(_)
+    ));
+}
+
+#[test]
+fn numbers_at_dynamodb_limits_pass_unchanged() {
+    let nines38 = "9".repeat(38);
+    let good = [
+        "0".to_string(),
+        "-0".into(),
+        "0.000".into(),
+        "0e999".into(),
+        "1E+125".into(),
+        "-1E+125".into(),
+        "9.9999999999999999999999999999999999999E+125".into(),
+        "-9.9999999999999999999999999999999999999E+125".into(),
+        format!("{nines38}E+88"),
+        "1E-130".into(),
+        "-1E-130".into(),
+        "10e-131".into(),
+        format!("0.{}1", "0".repeat(129)),
+        "100000000000000000000000000000000000000000".into(),
+        format!("1{}", "0".repeat(125)),
+        nines38.clone(),
+        format!("-0.00{nines38}00"),
+        "12345678901234567890123456789.123456789".into(),
+    ];
+    for n in &good {
+        for opts in every_mode() {
+            let strings = opts.numbers == NumberFormat::String;
+            let row = flat_with(
+                opts,
+                &format!(r#"{{"a":{{"N":"{n}"}},"s":{{"NS":["{n}"]}}}}"#),
+            )
+            .unwrap_or_else(|e| panic!("{n}: {e}"));
+            let shown = if strings {
+                format!("\"{n}\"")
+            } else {
+                n.clone()
+            };
+            assert!(
+                row.starts_with(&format!(r#"{{"a":{shown},"s":[{shown}]"#)),
+                "{row}"
+            );
+            // A strict parser takes the row: every DynamoDB number fits a double.
+            let v: serde_json::Value = serde_json::from_str(&row).unwrap();
+            assert!(v.is_object());
+        }
+    }
+}

@@ -57,6 +57,10 @@ pub enum ErrorKind {
     },
     /// An `N` value that is not a number.
     InvalidNumber(String),
+    /// An `N` value outside DynamoDB's range: more than 38 significant
+    /// digits, or a magnitude neither 0 nor from 1E-130 to
+    /// 9.9999999999999999999999999999999999999E+125.
+    NumberOutOfRange(String),
     /// `{"NULL": false}`.
     NullNotTrue,
     /// A `B` value in a Kinesis record that is not base64 of base64 text.
@@ -123,6 +127,11 @@ impl fmt::Display for ErrorKind {
             TwoTypeTags => f.write_str("attribute value has more than one type tag"),
             WrongValue { tag, expected } => write!(f, "{tag} value must be {expected}"),
             InvalidNumber(n) => write!(f, "N value \"{n}\" is not a number"),
+            NumberOutOfRange(n) => write!(
+                f,
+                "N value \"{n}\" is outside DynamoDB's range (at most 38 significant digits, \
+                 magnitude 0 or 1E-130 to 9.9999999999999999999999999999999999999E+125)"
+            ),
             NullNotTrue => f.write_str("NULL value must be true"),
             BinaryNotDoubleEncoded => f.write_str(
                 "B value in a Kinesis record is not base64 of base64 text \
