@@ -648,3 +648,176 @@ fn numbers_at_dynamodb_limits_pass_unchanged() {
         }
     }
 }
+
+fn permutations<T: Clone>(v: &[T]) -> Vec<Vec<T>> {
+    if v.len() <= 1 {
+        return vec![v.to_vec()];
+    }
+    let mut all = Vec::new();
+    for i in 0..v.len() {
+        let mut rest = v.to_vec();
+        let first = rest.remove(i);
+        for mut p in permutations(&rest) {
+            p.insert(0, first.clone());
+            all.push(p);
+        }
+    }
+    all
+}
+
+/// What flattening a document gives, up to the order of the keys of the row.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Row(Shape, u64, bool, serde_json::Value),
+    Error(ErrorKind),
+}
+
+fn outcome(opts: &Options, doc: &str) -> Outcome {
+    let mut f = Flattener::new(opts.clone());
+    let mut out = Vec::new();
+    match f.flatten(doc.as_bytes(), &mut out) {
+        Ok(r) => {
+            // locate() reads the document by the same rules.
+            let loc = f.locate(doc.as_bytes()).unwrap();
+            assert_eq!(
+                (loc.shape, loc.version, loc.deleted),
+                (r.shape, r.version, r.deleted)
+            );
+            let v = serde_json::from_slice(&out).unwrap();
+            Outcome::Row(r.shape, r.version, r.deleted, v)
+        }
+        Err(e) => Outcome::Error(e.kind().clone()),
+    }
+}
+
+#[test]
+fn shape_does_not_depend_on_key_order() {
+    use ErrorKind::*;
+    const NEW: &str = r#"{"id":{"S":"a"},"n":{"N":"1"}}"#;
+    const DDB: &str = r#"{"ApproximateCreationDateTime":1732406500123456,"ApproximateCreationDateTimePrecision":"MICROSECOND","Keys":{"id":{"S":"a"}},"NewImage":{"id":{"S":"a"},"n":{"N":"1"}}}"#;
+    type Members = Vec<(&'static str, &'static str)>;
+    let docs: Vec<(Members, Result<Shape, ErrorKind>)> = vec![
+        // Items whose attributes are named like envelope keys.
+        (
+            vec![("id", r#"{"S":"a"}"#), ("Records", r#"{"N":"1"}"#)],
+            Ok(Shape::Item),
+        ),
+        (
+            vec![
+                ("Records", r#"{"L":[]}"#),
+                ("eventName", r#"{"S":"INSERT"}"#),
+                (
+                    "dynamodb",
+                    r#"{"M":{"ApproximateCreationDateTime":{"N":"1"}}}"#,
+                ),
+                ("Metadata", r#"{"M":{"WriteTimestampMicros":{"N":"1"}}}"#),
+                ("Keys", r#"{"M":{"id":{"S":"a"}}}"#),
+                ("id", r#"{"S":"a"}"#),
+            ],
+            Ok(Shape::Item),
+        ),
+        (
+            vec![
+                ("Metadata", r#"{"NULL":true}"#),
+                ("NewImage", r#"{"BOOL":false}"#),
+                ("OldImage", r#"{"SS":["x"]}"#),
+                ("Item", r#"{"S":"x"}"#),
+            ],
+            Ok(Shape::Item),
+        ),
+        (
+            vec![("Item", r#"{"S":"x"}"#), ("eventID", r#"{"N":"2"}"#)],
+            Ok(Shape::Item),
+        ),
+        // Envelopes with other keys.
+        (
+            vec![
+                ("eventName", r#""INSERT""#),
+                ("dynamodb", DDB),
+                ("eventID", r#""e1""#),
+                ("awsRegion", r#""us-east-1""#),
+                ("id", r#"{"S":"not the image"}"#),
+                ("eventSource", r#""aws:dynamodb""#),
+            ],
+            Ok(Shape::Kinesis),
+        ),
+        (
+            vec![
+                ("eventName", r#""MODIFY""#),
+                ("eventVersion", r#""1.1""#),
+                ("x", "[1]"),
+                (
+                    "dynamodb",
+                    r#"{"ApproximateCreationDateTime":1732406510,"Keys":{"id":{"S":"a"}},"NewImage":{"id":{"S":"a"}}}"#,
+                ),
+            ],
+            Ok(Shape::Streams),
+        ),
+        (
+            vec![
+                (
+                    "Metadata",
+                    r#"{"WriteTimestampMicros":{"N":"1732406600000123"}}"#,
+                ),
+                ("Keys", r#"{"id":{"S":"a"}}"#),
+                ("NewImage", NEW),
+                ("OldImage", r#"{"id":{"S":"a"}}"#),
+                ("Records", r#"{"N":"1"}"#),
+            ],
+            Ok(Shape::Incremental),
+        ),
+        (
+            vec![
+                (
+                    "Metadata",
+                    r#"{"WriteTimestampMicros":{"N":"1732406600000123"}}"#,
+                ),
+                ("Keys", r#"{"id":{"S":"a"}}"#),
+            ],
+            Ok(Shape::Incremental),
+        ),
+        // Errors are the same error in every order.
+        (
+            vec![("Records", "[]"), ("id", r#"{"S":"a"}"#)],
+            Err(LambdaEvent),
+        ),
+        (
+            vec![
+                ("id", r#"{"S":"a"}"#),
+                ("eventName", r#""UPSERT""#),
+                ("dynamodb", DDB),
+            ],
+            Err(UnknownEventName("UPSERT".into())),
+        ),
+        (
+            vec![("id", r#"{"S":"a"}"#), ("eventName", r#""INSERT""#)],
+            Err(MissingField("dynamodb")),
+        ),
+        (
+            vec![
+                ("a", r#"{"S":"x"}"#),
+                ("b", r#"{"N":"1e400"}"#),
+                ("Keys", r#"{"S":"x"}"#),
+            ],
+            Err(NumberOutOfRange("1e400".into())),
+        ),
+    ];
+    let opts = [Options::default(), every_mode().remove(1)];
+    for (members, want) in &docs {
+        let text = |m: &[(&str, &str)]| {
+            let body: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", body.join(","))
+        };
+        for o in &opts {
+            let first = outcome(o, &text(members));
+            match (&first, want) {
+                (Outcome::Row(shape, ..), Ok(s)) => assert_eq!(shape, s, "{}", text(members)),
+                (Outcome::Error(e), Err(w)) => assert_eq!(e, w, "{}", text(members)),
+                _ => panic!("{}: {first:?}", text(members)),
+            }
+            for p in permutations(members) {
+                assert_eq!(outcome(o, &text(&p)), first, "{}", text(&p));
+            }
+        }
+    }
+}

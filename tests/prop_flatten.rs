@@ -797,12 +797,11 @@ fn named(k: &JStr, name: &str, serde_written: bool) -> bool {
 }
 
 /// The documented detection rules, for a bare item: is it read as an item?
+/// Envelopes are marked by values no attribute can have (a `Records` array,
+/// a string `eventName`, …), so only `{"Item":…}` alone is not.
 fn detected_as_item(attrs: &[(JStr, Av)], serde_written: bool) -> bool {
     let has = |n: &str| attrs.iter().any(|(k, _)| named(k, n, serde_written));
-    !(has("Records")
-        || has("dynamodb") && has("eventName")
-        || has("Metadata") && (has("Keys") || has("NewImage") || has("OldImage"))
-        || attrs.len() == 1 && has("Item"))
+    !(attrs.len() == 1 && has("Item"))
 }
 
 struct Expect {
