@@ -105,6 +105,29 @@ fn hex4(h: &[u8]) -> Option<u16> {
     Some(v)
 }
 
+/// Checks the `\uXXXX` escape whose backslash is at `b[i]` and returns the
+/// offset after it (after both halves of a surrogate pair). A surrogate must
+/// be a high one followed by a low one.
+#[inline]
+fn u_escape(b: &[u8], i: usize) -> Result<usize> {
+    let err = |kind, at| Err(Error::new(kind, at));
+    match b.get(i + 2..i + 6).and_then(hex4) {
+        Some(0xd800..=0xdbff) => match b.get(i + 6..i + 12) {
+            Some([b'\\', b'u', low @ ..]) => match hex4(low) {
+                Some(0xdc00..=0xdfff) => Ok(i + 12),
+                Some(_) => err(ErrorKind::InvalidUnicodeEscape, i),
+                None => err(ErrorKind::InvalidEscape, i + 6),
+            },
+            // Fewer than six bytes left: truncated, unless the string ends there.
+            None if !b[i + 6..].contains(&b'"') => err(ErrorKind::UnexpectedEnd, b.len()),
+            _ => err(ErrorKind::InvalidUnicodeEscape, i),
+        },
+        Some(0xdc00..=0xdfff) => err(ErrorKind::InvalidUnicodeEscape, i),
+        Some(_) => Ok(i + 6),
+        None => err(ErrorKind::InvalidEscape, i),
+    }
+}
+
 impl<'a> Cursor<'a> {
     #[inline]
     pub(crate) fn new(b: &'a [u8]) -> Self {
@@ -189,9 +212,29 @@ impl<'a> Cursor<'a> {
         }
         self.i += 1;
         let start = self.i;
-        let mut escaped = false;
+        self.string_from::<false>(start, start, false)
+    }
+
+    /// The rest of the string opened at `start`, from its first `\u` escape
+    /// (at `i`) on, with every `\u` escape checked to be valid Unicode. Out of
+    /// line, so that the scan of strings without `\u` escapes stays as lean
+    /// as it was.
+    #[inline(never)]
+    fn string_after_u(&mut self, start: usize, i: usize) -> Result<Str> {
+        self.string_from::<true>(start, i, true)
+    }
+
+    /// The string scanner's loop, from `i` in the string opened at `start`.
+    /// Until the first `\u` escape (`U` false) it hands over to
+    /// [`Cursor::string_after_u`].
+    #[inline(always)]
+    fn string_from<const U: bool>(
+        &mut self,
+        start: usize,
+        mut i: usize,
+        mut escaped: bool,
+    ) -> Result<Str> {
         let b = self.b;
-        let mut i = self.i;
         loop {
             // Fast path: sixteen (x86_64) or eight bytes at a time while no
             // special byte shows.
@@ -232,39 +275,12 @@ impl<'a> Cursor<'a> {
                     escaped = true;
                     match b.get(i + 1) {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-                        Some(b'u') => match b.get(i + 2..i + 6).and_then(hex4) {
-                            // A surrogate must be a high one followed by a low one.
-                            Some(0xd800..=0xdbff) => match b.get(i + 6..i + 12) {
-                                Some([b'\\', b'u', low @ ..]) => match hex4(low) {
-                                    Some(0xdc00..=0xdfff) => i += 12,
-                                    Some(_) => {
-                                        self.i = i;
-                                        return Err(self.err(ErrorKind::InvalidUnicodeEscape));
-                                    }
-                                    None => {
-                                        self.i = i + 6;
-                                        return Err(self.err(ErrorKind::InvalidEscape));
-                                    }
-                                },
-                                // Fewer than six bytes left: truncated, unless the
-                                // string ends there.
-                                None if !b[i + 6..].contains(&b'"') => {
-                                    self.i = b.len();
-                                    return Err(self.err(ErrorKind::UnexpectedEnd));
-                                }
-                                _ => {
-                                    self.i = i;
-                                    return Err(self.err(ErrorKind::InvalidUnicodeEscape));
-                                }
-                            },
-                            Some(0xdc00..=0xdfff) => {
-                                self.i = i;
-                                return Err(self.err(ErrorKind::InvalidUnicodeEscape));
-                            }
-                            Some(_) => i += 6,
-                            None => {
-                                self.i = i;
-                                return Err(self.err(ErrorKind::InvalidEscape));
+                        Some(b'u') if !U => return self.string_after_u(start, i),
+                        Some(b'u') => match u_escape(b, i) {
+                            Ok(next) => i = next,
+                            Err(e) => {
+                                self.i = e.offset();
+                                return Err(e);
                             }
                         },
                         None => {
