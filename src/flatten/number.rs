@@ -28,6 +28,11 @@ const EXP_CLAMP: i64 = 1 << 53;
 /// non-zero digit to the last one) and a magnitude of 0 or from 1E-130 to
 /// 9.9999999999999999999999999999999999999E+125. One pass, no allocation.
 pub(crate) fn dynamo_number(text: &[u8]) -> Result<(), NumberProblem> {
+    // Most N values: at most 38 characters and no exponent. Such a number has
+    // at most 38 digits and, unless 0, a magnitude from 1E-36 to below 1E+38.
+    if text.len() <= MAX_DIGITS && !has_exponent(text) {
+        return Ok(());
+    }
     let mut i = usize::from(text.first() == Some(&b'-'));
     // Digit positions count the digits of the integer part and the fraction
     // together, skipping the point.
@@ -139,9 +144,59 @@ pub(crate) fn scaled_u64(text: &[u8], scale: i32) -> Option<u64> {
     Some(v)
 }
 
+/// True when the number text has an exponent part. Of the bytes of the JSON
+/// number grammar only `e` and `E` have bit 0x40 set, so this ORs the bytes
+/// together, eight at a time (overlapping at the end) without branching on
+/// each byte.
+#[inline(always)]
+fn has_exponent(t: &[u8]) -> bool {
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&t[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let half = |i: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&t[i..i + 4]);
+        u64::from(u32::from_le_bytes(w))
+    };
+    let n = t.len();
+    let bits = if n >= 8 {
+        let mut acc = word(n - 8);
+        let mut i = 0;
+        while i + 8 < n {
+            acc |= word(i);
+            i += 8;
+        }
+        acc
+    } else if n >= 4 {
+        half(0) | half(n - 4)
+    } else {
+        t.iter().fold(0, |a, &c| a | u64::from(c))
+    };
+    bits & 0x4040_4040_4040_4040 != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::{dynamo_number, scaled_u64, NumberProblem};
+
+    #[test]
+    fn exponent_found_at_every_position() {
+        for len in 1..=40 {
+            assert!(!super::has_exponent("1".repeat(len).as_bytes()));
+            assert!(!super::has_exponent(
+                &"-.0123456789".repeat(4).as_bytes()[..len]
+            ));
+            for at in 0..len {
+                for e in [b'e', b'E'] {
+                    let mut t = vec![b'7'; len];
+                    t[at] = e;
+                    assert!(super::has_exponent(&t), "{len} {at}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn dynamo_range() {
