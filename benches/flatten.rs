@@ -1,6 +1,7 @@
 //! Benchmarks of the flatten core.
 //!
-//! - `document`: one realistic full-export line and one Kinesis record.
+//! - `document`: one realistic full-export line, its item alone (a bare
+//!   item) and one Kinesis record.
 //! - `block`: 10 000 generated full-export lines, flattened one by one into
 //!   a reused buffer, side by side with a simd-json parse of the same lines
 //!   (tape and borrowed value, reused buffers: a floor for any parser that
@@ -85,8 +86,11 @@ const SEED: u64 = 42;
 fn documents(c: &mut Criterion) {
     let mut g = c.benchmark_group("document");
     g.measurement_time(Duration::from_secs(3));
+    // The item of the export line on its own: a bare item.
+    let bare_item = &EXPORT_LINE[r#"{"Item":"#.len()..EXPORT_LINE.len() - 1];
     for (name, doc) in [
         ("export_line", EXPORT_LINE),
+        ("bare_item", bare_item),
         ("kinesis_record", KINESIS_RECORD),
     ] {
         let doc = doc.as_bytes();

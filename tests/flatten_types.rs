@@ -451,3 +451,373 @@ fn error_rows_are_json_and_routable() {
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["_input"].as_str().unwrap().len(), 256);
 }
+
+/// Every flatten mode a row can be read in (the shape is detected).
+fn every_mode() -> Vec<Options> {
+    vec![
+        Options::default(),
+        Options {
+            numbers: NumberFormat::String,
+            ..Options::default()
+        },
+        attrs_only(),
+        Options {
+            kinesis_binary: KinesisBinary::AsIs,
+            snapshot_version: 9,
+            ..Options::default()
+        },
+    ]
+}
+
+/// The `_error` text of the error row for `doc`, in every mode (all must agree).
+fn error_text(doc: &str) -> String {
+    let mut texts = every_mode().into_iter().map(|opts| {
+        let e = Flattener::new(opts)
+            .flatten(doc.as_bytes(), &mut Vec::new())
+            .expect_err(doc);
+        let mut row = Vec::new();
+        write_error_row(&e, doc.as_bytes(), &mut row);
+        let v: serde_json::Value = serde_json::from_slice(&row).unwrap();
+        v["_error"].as_str().unwrap().to_string()
+    });
+    let first = texts.next().unwrap();
+    for t in texts {
+        assert_eq!(t, first, "{doc}");
+    }
+    first
+}
+
+const LONE_SURROGATE: &str =
+    "string has a \\u escape that is not valid Unicode (a lone surrogate); \
+                              DynamoDB cannot store such a string";
+
+#[test]
+fn lone_surrogates_are_error_rows() {
+    let kds = |image: &str, id: &str| {
+        format!(
+            r#"{{"eventID":"{id}","eventName":"INSERT","dynamodb":{{"ApproximateCreationDateTime":1,"NewImage":{image}}}}}"#
+        )
+    };
+    let cases: Vec<(String, usize)> = vec![
+        // S value, alone, with text after it, before a non-surrogate escape.
+        (r#"{"a":{"S":"\ud800"}}"#.into(), 11),
+        (r#"{"a":{"S":"x\ud800yz"}}"#.into(), 12),
+        (r#"{"a":{"S":"\ud83d\n"}}"#.into(), 11),
+        (r#"{"a":{"S":"\ud83d\u0041"}}"#.into(), 11),
+        (r#"{"a":{"S":"\udc00"}}"#.into(), 11),
+        (r#"{"a":{"S":"\ude00\ud83d"}}"#.into(), 11),
+        // Attribute names, first and later, map keys, set elements, lists.
+        (r#"{"\ud800":{"S":"x"}}"#.into(), 2),
+        (r#"{"id":{"S":"x"},"k\udfff":{"S":"x"}}"#.into(), 18),
+        (r#"{"m":{"M":{"\udbff":{"N":"1"}}}}"#.into(), 12),
+        (r#"{"s":{"SS":["ok","\ud800"]}}"#.into(), 18),
+        (r#"{"l":{"L":[{"S":"\ud800"}]}}"#.into(), 17),
+        (r#"{"n":{"N":"\ud800"}}"#.into(), 11),
+        // Export lines and envelopes, in their own fields too.
+        (r#"{"Item":{"a":{"S":"\ud800"}}}"#.into(), 19),
+        (kds(r#"{"a":{"S":"\ud800"}}"#, "e"), 102),
+        (kds(r#"{"a":{"S":"b"}}"#, "\\udc00"), 12),
+    ];
+    for (doc, at) in &cases {
+        assert_eq!(
+            error_text(doc),
+            format!("{LONE_SURROGATE} at byte {at}"),
+            "{doc}"
+        );
+        assert_eq!(err(doc), ErrorKind::InvalidUnicodeEscape, "{doc}");
+    }
+}
+
+#[test]
+fn surrogate_pairs_are_kept_verbatim() {
+    for s in [
+        r#"\ud83d\ude00"#,
+        r#"\uD83D\uDE00"#,
+        r#"a\ud800\udc00b\udbff\udfff"#,
+        r#"\u00e9\ud7ff\ue000\uffff"#,
+    ] {
+        for opts in every_mode() {
+            let doc = format!(r#"{{"k{s}":{{"S":"{s}"}},"m":{{"M":{{"{s}":{{"SS":["{s}"]}}}}}}}}"#);
+            let row = flat_with(opts, &doc).unwrap_or_else(|e| panic!("{doc}: {e}"));
+            assert!(
+                row.starts_with(&format!(r#"{{"k{s}":"{s}","m":{{"{s}":["{s}"]}}"#)),
+                "{row}"
+            );
+            let v: serde_json::Value = serde_json::from_str(&row).unwrap();
+            assert!(v.is_object());
+        }
+    }
+}
+
+#[test]
+fn numbers_outside_dynamodb_range_are_error_rows() {
+    let nines38 = "9".repeat(38);
+    let bad = [
+        "1e400".to_string(),
+        "-1e400".into(),
+        "1e126".into(),
+        "10E+125".into(),
+        "1e-131".into(),
+        "-0.1E-130".into(),
+        "1e99999999999999999999".into(),
+        "1e-99999999999999999999".into(),
+        format!("{nines38}9"),
+        format!("-1.{}1", "0".repeat(37)),
+        format!("1{}", "0".repeat(126)),
+    ];
+    for n in &bad {
+        for doc in [
+            format!(r#"{{"a":{{"N":"{n}"}}}}"#),
+            format!(r#"{{"a":{{"NS":["1","{n}"]}}}}"#),
+            format!(r#"{{"Item":{{"a":{{"L":[{{"N":"{n}"}}]}}}}}}"#),
+        ] {
+            assert!(
+                matches!(err(&doc), ErrorKind::NumberOutOfRange(t) if t == n[..n.len().min(64)]),
+                "{doc}"
+            );
+        }
+    }
+    assert_eq!(
+        error_text(r#"{"id":{"S":"a"},"n":{"N":"1e400"}}"#),
+        "N value \"1e400\" is outside DynamoDB's range (at most 38 significant digits, \
+         magnitude 0 or 1E-130 to 9.9999999999999999999999999999999999999E+125) at byte 26"
+    );
+    let d39 = "123456789012345678901234567890123456789";
+    assert_eq!(
+        error_text(&format!(r#"{{"n":{{"N":"{d39}"}}}}"#)),
+        format!(
+            "N value \"{d39}\" is outside DynamoDB's range (at most 38 significant digits, \
+             magnitude 0 or 1E-130 to 9.9999999999999999999999999999999999999E+125) at byte 11"
+        )
+    );
+    // Long text is shown cut, as for other bad numbers.
+    let long = format!("1{}", "0".repeat(200));
+    assert!(
+        matches!(err(&format!(r#"{{"a":{{"N":"{long}"}}}}"#)), ErrorKind::NumberOutOfRange(t) if t == long[..64])
+    );
+    // Malformed text is still "not a number".
+    assert!(matches!(
+        err(r#"{"a":{"N":"1e"}}"#),
+        ErrorKind::InvalidNumber(_)
+    ));
+}
+
+#[test]
+fn numbers_at_dynamodb_limits_pass_unchanged() {
+    let nines38 = "9".repeat(38);
+    let good = [
+        "0".to_string(),
+        "-0".into(),
+        "0.000".into(),
+        "0e999".into(),
+        "1E+125".into(),
+        "-1E+125".into(),
+        "9.9999999999999999999999999999999999999E+125".into(),
+        "-9.9999999999999999999999999999999999999E+125".into(),
+        format!("{nines38}E+88"),
+        "1E-130".into(),
+        "-1E-130".into(),
+        "10e-131".into(),
+        format!("0.{}1", "0".repeat(129)),
+        "100000000000000000000000000000000000000000".into(),
+        format!("1{}", "0".repeat(125)),
+        nines38.clone(),
+        format!("-0.00{nines38}00"),
+        "12345678901234567890123456789.123456789".into(),
+    ];
+    for n in &good {
+        for opts in every_mode() {
+            let strings = opts.numbers == NumberFormat::String;
+            let row = flat_with(
+                opts,
+                &format!(r#"{{"a":{{"N":"{n}"}},"s":{{"NS":["{n}"]}}}}"#),
+            )
+            .unwrap_or_else(|e| panic!("{n}: {e}"));
+            let shown = if strings {
+                format!("\"{n}\"")
+            } else {
+                n.clone()
+            };
+            assert!(
+                row.starts_with(&format!(r#"{{"a":{shown},"s":[{shown}]"#)),
+                "{row}"
+            );
+            // A strict parser takes the row: every DynamoDB number fits a double.
+            let v: serde_json::Value = serde_json::from_str(&row).unwrap();
+            assert!(v.is_object());
+        }
+    }
+}
+
+fn permutations<T: Clone>(v: &[T]) -> Vec<Vec<T>> {
+    if v.len() <= 1 {
+        return vec![v.to_vec()];
+    }
+    let mut all = Vec::new();
+    for i in 0..v.len() {
+        let mut rest = v.to_vec();
+        let first = rest.remove(i);
+        for mut p in permutations(&rest) {
+            p.insert(0, first.clone());
+            all.push(p);
+        }
+    }
+    all
+}
+
+/// What flattening a document gives, up to the order of the keys of the row.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Row(Shape, u64, bool, serde_json::Value),
+    Error(ErrorKind),
+}
+
+fn outcome(opts: &Options, doc: &str) -> Outcome {
+    let mut f = Flattener::new(opts.clone());
+    let mut out = Vec::new();
+    match f.flatten(doc.as_bytes(), &mut out) {
+        Ok(r) => {
+            // locate() reads the document by the same rules.
+            let loc = f.locate(doc.as_bytes()).unwrap();
+            assert_eq!(
+                (loc.shape, loc.version, loc.deleted),
+                (r.shape, r.version, r.deleted)
+            );
+            let v = serde_json::from_slice(&out).unwrap();
+            Outcome::Row(r.shape, r.version, r.deleted, v)
+        }
+        Err(e) => Outcome::Error(e.kind().clone()),
+    }
+}
+
+#[test]
+fn shape_does_not_depend_on_key_order() {
+    use ErrorKind::*;
+    const NEW: &str = r#"{"id":{"S":"a"},"n":{"N":"1"}}"#;
+    const DDB: &str = r#"{"ApproximateCreationDateTime":1732406500123456,"ApproximateCreationDateTimePrecision":"MICROSECOND","Keys":{"id":{"S":"a"}},"NewImage":{"id":{"S":"a"},"n":{"N":"1"}}}"#;
+    type Members = Vec<(&'static str, &'static str)>;
+    let docs: Vec<(Members, Result<Shape, ErrorKind>)> = vec![
+        // Items whose attributes are named like envelope keys.
+        (
+            vec![("id", r#"{"S":"a"}"#), ("Records", r#"{"N":"1"}"#)],
+            Ok(Shape::Item),
+        ),
+        (
+            vec![
+                ("Records", r#"{"L":[]}"#),
+                ("eventName", r#"{"S":"INSERT"}"#),
+                (
+                    "dynamodb",
+                    r#"{"M":{"ApproximateCreationDateTime":{"N":"1"}}}"#,
+                ),
+                ("Metadata", r#"{"M":{"WriteTimestampMicros":{"N":"1"}}}"#),
+                ("Keys", r#"{"M":{"id":{"S":"a"}}}"#),
+                ("id", r#"{"S":"a"}"#),
+            ],
+            Ok(Shape::Item),
+        ),
+        (
+            vec![
+                ("Metadata", r#"{"NULL":true}"#),
+                ("NewImage", r#"{"BOOL":false}"#),
+                ("OldImage", r#"{"SS":["x"]}"#),
+                ("Item", r#"{"S":"x"}"#),
+            ],
+            Ok(Shape::Item),
+        ),
+        (
+            vec![("Item", r#"{"S":"x"}"#), ("eventID", r#"{"N":"2"}"#)],
+            Ok(Shape::Item),
+        ),
+        // Envelopes with other keys.
+        (
+            vec![
+                ("eventName", r#""INSERT""#),
+                ("dynamodb", DDB),
+                ("eventID", r#""e1""#),
+                ("awsRegion", r#""us-east-1""#),
+                ("id", r#"{"S":"not the image"}"#),
+                ("eventSource", r#""aws:dynamodb""#),
+            ],
+            Ok(Shape::Kinesis),
+        ),
+        (
+            vec![
+                ("eventName", r#""MODIFY""#),
+                ("eventVersion", r#""1.1""#),
+                ("x", "[1]"),
+                (
+                    "dynamodb",
+                    r#"{"ApproximateCreationDateTime":1732406510,"Keys":{"id":{"S":"a"}},"NewImage":{"id":{"S":"a"}}}"#,
+                ),
+            ],
+            Ok(Shape::Streams),
+        ),
+        (
+            vec![
+                (
+                    "Metadata",
+                    r#"{"WriteTimestampMicros":{"N":"1732406600000123"}}"#,
+                ),
+                ("Keys", r#"{"id":{"S":"a"}}"#),
+                ("NewImage", NEW),
+                ("OldImage", r#"{"id":{"S":"a"}}"#),
+                ("Records", r#"{"N":"1"}"#),
+            ],
+            Ok(Shape::Incremental),
+        ),
+        (
+            vec![
+                (
+                    "Metadata",
+                    r#"{"WriteTimestampMicros":{"N":"1732406600000123"}}"#,
+                ),
+                ("Keys", r#"{"id":{"S":"a"}}"#),
+            ],
+            Ok(Shape::Incremental),
+        ),
+        // Errors are the same error in every order.
+        (
+            vec![("Records", "[]"), ("id", r#"{"S":"a"}"#)],
+            Err(LambdaEvent),
+        ),
+        (
+            vec![
+                ("id", r#"{"S":"a"}"#),
+                ("eventName", r#""UPSERT""#),
+                ("dynamodb", DDB),
+            ],
+            Err(UnknownEventName("UPSERT".into())),
+        ),
+        (
+            vec![("id", r#"{"S":"a"}"#), ("eventName", r#""INSERT""#)],
+            Err(MissingField("dynamodb")),
+        ),
+        (
+            vec![
+                ("a", r#"{"S":"x"}"#),
+                ("b", r#"{"N":"1e400"}"#),
+                ("Keys", r#"{"S":"x"}"#),
+            ],
+            Err(NumberOutOfRange("1e400".into())),
+        ),
+    ];
+    let opts = [Options::default(), every_mode().remove(1)];
+    for (members, want) in &docs {
+        let text = |m: &[(&str, &str)]| {
+            let body: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", body.join(","))
+        };
+        for o in &opts {
+            let first = outcome(o, &text(members));
+            match (&first, want) {
+                (Outcome::Row(shape, ..), Ok(s)) => assert_eq!(shape, s, "{}", text(members)),
+                (Outcome::Error(e), Err(w)) => assert_eq!(e, w, "{}", text(members)),
+                _ => panic!("{}: {first:?}", text(members)),
+            }
+            for p in permutations(members) {
+                assert_eq!(outcome(o, &text(&p)), first, "{}", text(&p));
+            }
+        }
+    }
+}

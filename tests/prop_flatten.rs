@@ -188,7 +188,12 @@ fn attr_name() -> impl Strategy<Value = JStr> {
 fn number() -> impl Strategy<Value = String> {
     let int = prop_oneof![Just("0".to_string()), "[1-9][0-9]{0,20}"];
     let frac = proptest::option::of("[0-9]{1,17}");
-    let exp = proptest::option::of(("[eE]", select(vec!["", "+", "-"]), 0u32..126));
+    // At most 21 integer digits (first one at 10^20) and 17 fraction digits:
+    // these exponents keep the number within 1E-130 ..= 9.99…E+125.
+    let exp = proptest::option::of((
+        "[eE]",
+        prop_oneof![(select(vec!["", "+"]), 0u32..106), (Just("-"), 0u32..114)],
+    ));
     let generated = (any::<bool>(), int, frac, exp).prop_map(|(neg, int, frac, exp)| {
         let mut s = String::new();
         if neg {
@@ -199,7 +204,7 @@ fn number() -> impl Strategy<Value = String> {
             s.push('.');
             s.push_str(&f);
         }
-        if let Some((e, sign, n)) = exp {
+        if let Some((e, (sign, n))) = exp {
             write!(s, "{e}{sign}{n}").unwrap();
         }
         s
@@ -792,12 +797,11 @@ fn named(k: &JStr, name: &str, serde_written: bool) -> bool {
 }
 
 /// The documented detection rules, for a bare item: is it read as an item?
+/// Envelopes are marked by values no attribute can have (a `Records` array,
+/// a string `eventName`, …), so only `{"Item":…}` alone is not.
 fn detected_as_item(attrs: &[(JStr, Av)], serde_written: bool) -> bool {
     let has = |n: &str| attrs.iter().any(|(k, _)| named(k, n, serde_written));
-    !(has("Records")
-        || has("dynamodb") && has("eventName")
-        || has("Metadata") && (has("Keys") || has("NewImage") || has("OldImage"))
-        || attrs.len() == 1 && has("Item"))
+    !(attrs.len() == 1 && has("Item"))
 }
 
 struct Expect {
@@ -1192,6 +1196,15 @@ fn is_json_syntax(b: &[u8]) -> bool {
     }
 }
 
+/// JSON that serde_json parses into a `Value`: no lone surrogates, no
+/// number beyond a double's range (what ClickHouse's isValidJSON rejects).
+fn is_strict_json(b: &[u8]) -> bool {
+    match serde_json::from_slice::<Value>(b) {
+        Ok(_) => true,
+        Err(e) => e.to_string().contains("recursion limit exceeded"),
+    }
+}
+
 /// Flattens `input` after a non-empty prefix and checks what must hold for
 /// every input. Returns the row on success.
 fn check_any(opts: &Options, input: &[u8]) -> Option<Vec<u8>> {
@@ -1205,8 +1218,8 @@ fn check_any(opts: &Options, input: &[u8]) -> Option<Vec<u8>> {
             let row = out[PREFIX.len()..].to_vec();
             assert!(std::str::from_utf8(&row).is_ok(), "row is not UTF-8");
             assert!(
-                is_json_syntax(&row),
-                "row is not JSON: {}",
+                is_strict_json(&row),
+                "row is not JSON a strict parser takes: {}",
                 String::from_utf8_lossy(&row)
             );
             assert!(
@@ -1387,10 +1400,10 @@ proptest! {
 fn jsonish_bytes() -> impl Strategy<Value = Vec<u8>> {
     let token = prop_oneof![
         4 => select(vec![
-            "{", "}", "[", "]", ":", ",", "\"", " ", "\n", "\\", "\\u", "\\ud83d", "\\ude80",
+            "{", "}", "[", "]", ":", ",", "\"", " ", "\n", "\\", "\\u", "\\ud83d", "\\ude80", "\\ud800", "\\udc00",
             "\"S\"", "\"N\"", "\"B\"", "\"M\"", "\"L\"", "\"SS\"", "\"NS\"", "\"BS\"", "\"BOOL\"",
             "\"NULL\"", "true", "false", "null", "0", "-1.5e3", "1e400", "\"1\"", "\"QUFF\"",
-            "\"QUFFPQ==\"", "\"\"", "\"Item\"", "\"Keys\"", "\"NewImage\"", "\"OldImage\"",
+            "\"QUFFPQ==\"", "\"\"", "\"1e400\"", "\"1e-131\"", "\"Item\"", "\"Keys\"", "\"NewImage\"", "\"OldImage\"",
             "\"Metadata\"", "\"WriteTimestampMicros\"", "\"eventName\"", "\"INSERT\"",
             "\"REMOVE\"", "\"MODIFY\"", "\"dynamodb\"", "\"ApproximateCreationDateTime\"",
             "\"ApproximateCreationDateTimePrecision\"", "\"MICROSECOND\"", "\"MILLISECOND\"",
@@ -1471,6 +1484,138 @@ proptest! {
         for o in all_option_sets() {
             check_any(&o, &b);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What DynamoDB cannot store is an error row: strings whose escapes are not
+// Unicode, numbers outside DynamoDB's range. Every other row parses strictly.
+
+/// UTF-16 code units, lone surrogates included, each written as `\uXXXX`
+/// or (outside the surrogates) as the character itself.
+fn utf16_units() -> impl Strategy<Value = Vec<(u16, bool)>> {
+    let unit = prop_oneof![
+        4 => 0x61u16..0x7b,
+        2 => 0xd800u16..0xdc00,
+        2 => 0xdc00u16..0xe000,
+        1 => 0x20u16..0xd800,
+        1 => 0xe000u16..=0xffff,
+    ];
+    vec((unit, any::<bool>()), 0..8)
+}
+
+fn utf16_literal(units: &[(u16, bool)]) -> String {
+    let mut raw = String::new();
+    for &(u, escape) in units {
+        match char::from_u32(u32::from(u)) {
+            Some(c) if !escape && c != '"' && c != '\\' => raw.push(c),
+            _ => push_u_escape(&mut raw, u, false),
+        }
+    }
+    raw
+}
+
+/// Number text of any size: digits, fractions and exponents beyond DynamoDB's.
+fn any_number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => "-?(0|[1-9][0-9]{0,44})(\\.[0-9]{1,44})?([eE][+-]?[0-9]{1,3})?",
+        2 => "-?(0|[1-9]0{0,44})(\\.0{0,44}[1-9])?([eE][+-]?1[23][0-9])?",
+        1 => "-?[1-9](\\.[0-9]{1,3})?[eE][+-]?[0-9]{19,25}",
+        1 => number(),
+    ]
+}
+
+/// DynamoDB's rule, by another route: the significant digits as a string.
+fn dynamo_accepts(n: &str) -> bool {
+    let t = n.strip_prefix('-').unwrap_or(n);
+    let (mantissa, exp) = match t.find(['e', 'E']) {
+        Some(p) => (&t[..p], &t[p + 1..]),
+        None => (t, "0"),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    let significant = digits.trim_matches('0');
+    if significant.is_empty() {
+        return true;
+    }
+    let leading = digits.len() - digits.trim_start_matches('0').len();
+    let exp_digits = exp.trim_start_matches(['+', '-']);
+    let exp: i128 = if exp_digits.len() > 30 {
+        let huge = 10i128.pow(30);
+        if exp.starts_with('-') {
+            -huge
+        } else {
+            huge
+        }
+    } else {
+        exp.parse().unwrap()
+    };
+    // The first significant digit's power of ten.
+    let top = int.len() as i128 - 1 - leading as i128 + exp;
+    significant.len() <= 38 && (-130..=125).contains(&top)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    #[test]
+    fn unstorable_values_are_error_rows_and_other_rows_parse_strictly(
+        units in utf16_units(),
+        n in any_number(),
+        as_key in any::<bool>(),
+        export in any::<bool>(),
+        strings in any::<bool>(),
+    ) {
+        let lit = utf16_literal(&units);
+        let item = if as_key {
+            format!(r#"{{"k{lit}":{{"S":"x"}},"n":{{"NS":["1","{n}"]}}}}"#)
+        } else {
+            format!(r#"{{"s":{{"S":"{lit}"}},"n":{{"N":"{n}"}}}}"#)
+        };
+        let doc = if export { format!(r#"{{"Item":{item}}}"#) } else { item };
+        let opts = Options {
+            numbers: if strings { NumberFormat::String } else { NumberFormat::Number },
+            ..Options::default()
+        };
+        let text = String::from_utf16(&units.iter().map(|u| u.0).collect::<Vec<_>>());
+        let mut out = Vec::new();
+        match Flattener::new(opts).flatten(doc.as_bytes(), &mut out) {
+            Ok(_) => {
+                prop_assert!(text.is_ok(), "lone surrogate accepted: {}", doc);
+                prop_assert!(dynamo_accepts(&n), "number out of range accepted: {}", doc);
+                let v: Value = serde_json::from_slice(&out).map_err(|e| {
+                    TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out)))
+                })?;
+                let text = text.unwrap();
+                if as_key {
+                    prop_assert!(v.get(format!("k{text}")).is_some(), "{}", v);
+                } else {
+                    prop_assert_eq!(&v["s"], &Value::from(text));
+                }
+            }
+            Err(e) => {
+                if text.is_err() {
+                    prop_assert_eq!(e.kind(), &ErrorKind::InvalidUnicodeEscape, "{}", doc);
+                } else {
+                    prop_assert!(!dynamo_accepts(&n), "{e}: {doc}");
+                    prop_assert!(matches!(e.kind(), ErrorKind::NumberOutOfRange(_)), "{e}: {doc}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn number_reference_agrees_on_the_limits() {
+    for (n, ok) in [
+        ("9.9999999999999999999999999999999999999E+125", true),
+        ("1E+126", false),
+        ("1E-130", true),
+        ("0.1E-130", false),
+        ("-0.000", true),
+        ("1e99999999999999999999999999999999999", false),
+    ] {
+        assert_eq!(dynamo_accepts(n), ok, "{n}");
     }
 }
 

@@ -56,8 +56,9 @@ pub(crate) fn get(b: &[u8], fields: &[Field], name: &str) -> Option<Field> {
         .copied()
 }
 
-/// Top-level keys that mark a change record or an incremental-export line
-/// when they come first in a document.
+/// Top-level keys of change records and incremental-export lines. A document
+/// whose first key is one of them is scanned in full before anything is
+/// written; which shape it has is still decided by [`classify`] alone.
 pub(crate) fn is_envelope_key(key: &[u8]) -> bool {
     matches!(
         key,
@@ -89,15 +90,30 @@ pub(crate) enum Kind {
     Item,
 }
 
+/// The kind of a document, from the set of its top-level keys and the kinds
+/// of their values: never from their order.
+///
+/// Every value of an item is an attribute value object `{"T":…}`, so the
+/// marks of the envelopes are values an attribute cannot have: a `Records`
+/// array, a string `eventName`, a `Metadata` object that is not an attribute
+/// value. A real item is therefore always an item, whatever its attribute
+/// names, and a real envelope always an envelope. The one exception is a
+/// document whose only key is `Item`: an export line.
 pub(crate) fn classify(b: &[u8], fields: &[Field]) -> Kind {
     let has = |n| get(b, fields, n).is_some();
-    if has("Records") {
+    let any = |n: &str, kind: fn(&[u8], &Field) -> bool| {
+        fields
+            .iter()
+            .any(|f| !f.key.escaped && f.key.content(b) == n.as_bytes() && kind(b, f))
+    };
+    if any("Records", |b, f| b.get(f.start) == Some(&b'[')) {
         Kind::Lambda
-    } else if has("dynamodb") && has("eventName") || string_valued(b, fields, "eventName") {
-        // In a change record eventName is a plain string; in an item it would
-        // be an attribute value object.
+    } else if any("eventName", |b, f| b.get(f.start) == Some(&b'"')) {
         Kind::Change
-    } else if has("Metadata") && (has("Keys") || has("NewImage") || has("OldImage")) {
+    } else if any("Metadata", |b, f| {
+        b.get(f.start) == Some(&b'{') && !is_attribute_value(b, f)
+    }) && (has("Keys") || has("NewImage") || has("OldImage"))
+    {
         Kind::Incremental
     } else if fields.len() == 1 && has("Item") {
         Kind::Export
@@ -106,8 +122,27 @@ pub(crate) fn classify(b: &[u8], fields: &[Field]) -> Kind {
     }
 }
 
-fn string_valued(b: &[u8], fields: &[Field], name: &str) -> bool {
-    get(b, fields, name).is_some_and(|f| b.get(f.start) == Some(&b'"'))
+/// True when the value of `f` has the shape of an attribute value: an object
+/// with one member whose key is a type tag. (Whether that member's value
+/// fits the tag is left to the item's reader.)
+fn is_attribute_value(b: &[u8], f: &Field) -> bool {
+    const TAGS: [&[u8]; 10] = [
+        b"S", b"N", b"B", b"BOOL", b"NULL", b"M", b"L", b"SS", b"NS", b"BS",
+    ];
+    fn one_tagged_member(c: &mut Cursor<'_>) -> Result<bool> {
+        c.expect(b'{', "'{'")?;
+        if c.peek()? != b'"' {
+            return Ok(false);
+        }
+        let tag = c.string("a type tag")?;
+        if tag.escaped || !TAGS.contains(&tag.content(c.b)) {
+            return Ok(false);
+        }
+        c.expect(b':', "':'")?;
+        c.skip_value(1)?;
+        Ok(c.peek()? == b'}')
+    }
+    one_tagged_member(&mut Cursor::at(b, f.start)).unwrap_or(false)
 }
 
 /// Where the image to write is, and the row's metadata.

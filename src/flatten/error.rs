@@ -33,6 +33,9 @@ pub enum ErrorKind {
     ControlCharacter,
     /// A backslash escape that JSON does not define.
     InvalidEscape,
+    /// A `\u` escape that is not valid Unicode: a lone surrogate (`\ud800`
+    /// not followed by `\udc00`-`\udfff`, or `\udc00` alone).
+    InvalidUnicodeEscape,
     /// A malformed JSON number (outside an `N` value).
     InvalidJsonNumber,
     /// Nesting deeper than the limit.
@@ -54,6 +57,10 @@ pub enum ErrorKind {
     },
     /// An `N` value that is not a number.
     InvalidNumber(String),
+    /// An `N` value outside DynamoDB's range: more than 38 significant
+    /// digits, or a magnitude neither 0 nor from 1E-130 to
+    /// 9.9999999999999999999999999999999999999E+125.
+    NumberOutOfRange(String),
     /// `{"NULL": false}`.
     NullNotTrue,
     /// A `B` value in a Kinesis record that is not base64 of base64 text.
@@ -107,6 +114,10 @@ impl fmt::Display for ErrorKind {
             TrailingCharacters => f.write_str("trailing characters after the JSON document"),
             ControlCharacter => f.write_str("raw control character inside a string"),
             InvalidEscape => f.write_str("invalid escape sequence in a string"),
+            InvalidUnicodeEscape => f.write_str(
+                "string has a \\u escape that is not valid Unicode (a lone surrogate); \
+                 DynamoDB cannot store such a string",
+            ),
             InvalidJsonNumber => f.write_str("malformed JSON number"),
             TooDeep => f.write_str("nesting too deep"),
             NotAnObject => f.write_str("expected a JSON object"),
@@ -119,6 +130,11 @@ impl fmt::Display for ErrorKind {
             TwoTypeTags => f.write_str("attribute value has more than one type tag"),
             WrongValue { tag, expected } => write!(f, "{tag} value must be {expected}"),
             InvalidNumber(n) => write!(f, "N value \"{n}\" is not a number"),
+            NumberOutOfRange(n) => write!(
+                f,
+                "N value \"{n}\" is outside DynamoDB's range (at most 38 significant digits, \
+                 magnitude 0 or 1E-130 to 9.9999999999999999999999999999999999999E+125)"
+            ),
             NullNotTrue => f.write_str("NULL value must be true"),
             BinaryNotDoubleEncoded => f.write_str(
                 "B value in a Kinesis record is not base64 of base64 text \

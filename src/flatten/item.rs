@@ -5,6 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::error::{Error, ErrorKind};
+use super::number::dynamo_number;
 use super::scan::{is_json_number, Cursor, Result, Str, MAX_JSON_DEPTH};
 
 /// How an attribute value is written.
@@ -410,6 +411,10 @@ impl<'a, 'o> Transcoder<'a, 'o> {
         if s.escaped || !is_json_number(text) {
             let shown = String::from_utf8_lossy(&text[..text.len().min(64)]).into_owned();
             return Err(Error::new(ErrorKind::InvalidNumber(shown), s.start));
+        }
+        if dynamo_number(text).is_err() {
+            let shown = String::from_utf8_lossy(&text[..text.len().min(64)]).into_owned();
+            return Err(Error::new(ErrorKind::NumberOutOfRange(shown), s.start));
         }
         Ok(s)
     }

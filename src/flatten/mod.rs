@@ -247,16 +247,55 @@ impl Flattener {
                 let key = c.string("an attribute name")?;
                 let k = key.content(input);
                 if key.escaped {
-                    self.item_at(input, start, 0, Shape::Item, snapshot, false, false, out)
+                    self.item_fast(input, start, out)
                 } else if k == b"Item" {
                     self.export_fast(input, c, out)
                 } else if envelope::is_envelope_key(k) {
                     self.envelope(input, None, out)
                 } else {
-                    self.item_at(input, start, 0, Shape::Item, snapshot, false, false, out)
+                    self.item_fast(input, start, out)
                 }
             }
         }
+    }
+
+    /// A document whose first key is an ordinary attribute name, read as a
+    /// bare item in one pass. If that fails, a later key may still make it an
+    /// envelope (`{"id":…,"eventName":"INSERT",…}`): then the full scan
+    /// decides, so that the shape never depends on the key order. A real
+    /// item read here is what [`envelope::classify`] calls an item too.
+    fn item_fast(
+        &mut self,
+        input: &[u8],
+        start: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Flattened, Error> {
+        let mark = out.len();
+        let snapshot = self.opts.snapshot_version;
+        match self.item_at(input, start, 0, Shape::Item, snapshot, false, false, out) {
+            Ok(f) => Ok(f),
+            Err(e) => {
+                out.truncate(mark);
+                if self.is_envelope(input) {
+                    self.envelope(input, None, out)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// True when `input` is valid JSON that [`envelope::classify`] does not
+    /// call a bare item.
+    #[cold]
+    fn is_envelope(&mut self, input: &[u8]) -> bool {
+        let mut top = std::mem::take(&mut self.top);
+        top.clear();
+        let mut c = Cursor::new(input);
+        let scanned = envelope::scan_object(&mut c, 0, &mut top).and_then(|()| c.finish());
+        let envelope = scanned.is_ok() && envelope::classify(input, &top) != Kind::Item;
+        self.top = top;
+        envelope
     }
 
     /// `{"Item":{…}}` read in one pass; falls back to a full scan when

@@ -89,9 +89,43 @@ fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
 }
 
+/// The value of the four hex digits of a `\uXXXX` escape, or `None`.
 #[inline(always)]
-fn hex(c: u8) -> bool {
-    c.is_ascii_hexdigit()
+fn hex4(h: &[u8]) -> Option<u16> {
+    let mut v = 0u16;
+    for &c in h.get(..4)? {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        v = v << 4 | u16::from(d);
+    }
+    Some(v)
+}
+
+/// Checks the `\uXXXX` escape whose backslash is at `b[i]` and returns the
+/// offset after it (after both halves of a surrogate pair). A surrogate must
+/// be a high one followed by a low one.
+#[inline]
+fn u_escape(b: &[u8], i: usize) -> Result<usize> {
+    let err = |kind, at| Err(Error::new(kind, at));
+    match b.get(i + 2..i + 6).and_then(hex4) {
+        Some(0xd800..=0xdbff) => match b.get(i + 6..i + 12) {
+            Some([b'\\', b'u', low @ ..]) => match hex4(low) {
+                Some(0xdc00..=0xdfff) => Ok(i + 12),
+                Some(_) => err(ErrorKind::InvalidUnicodeEscape, i),
+                None => err(ErrorKind::InvalidEscape, i + 6),
+            },
+            // Fewer than six bytes left: truncated, unless the string ends there.
+            None if !b[i + 6..].contains(&b'"') => err(ErrorKind::UnexpectedEnd, b.len()),
+            _ => err(ErrorKind::InvalidUnicodeEscape, i),
+        },
+        Some(0xdc00..=0xdfff) => err(ErrorKind::InvalidUnicodeEscape, i),
+        Some(_) => Ok(i + 6),
+        None => err(ErrorKind::InvalidEscape, i),
+    }
 }
 
 impl<'a> Cursor<'a> {
@@ -178,9 +212,29 @@ impl<'a> Cursor<'a> {
         }
         self.i += 1;
         let start = self.i;
-        let mut escaped = false;
+        self.string_from::<false>(start, start, false)
+    }
+
+    /// The rest of the string opened at `start`, from its first `\u` escape
+    /// (at `i`) on, with every `\u` escape checked to be valid Unicode. Out of
+    /// line, so that the scan of strings without `\u` escapes stays as lean
+    /// as it was.
+    #[inline(never)]
+    fn string_after_u(&mut self, start: usize, i: usize) -> Result<Str> {
+        self.string_from::<true>(start, i, true)
+    }
+
+    /// The string scanner's loop, from `i` in the string opened at `start`.
+    /// Until the first `\u` escape (`U` false) it hands over to
+    /// [`Cursor::string_after_u`].
+    #[inline(always)]
+    fn string_from<const U: bool>(
+        &mut self,
+        start: usize,
+        mut i: usize,
+        mut escaped: bool,
+    ) -> Result<Str> {
         let b = self.b;
-        let mut i = self.i;
         loop {
             // Fast path: sixteen (x86_64) or eight bytes at a time while no
             // special byte shows.
@@ -221,11 +275,12 @@ impl<'a> Cursor<'a> {
                     escaped = true;
                     match b.get(i + 1) {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-                        Some(b'u') => match b.get(i + 2..i + 6) {
-                            Some(h) if h.iter().all(|&c| hex(c)) => i += 6,
-                            _ => {
-                                self.i = i;
-                                return Err(self.err(ErrorKind::InvalidEscape));
+                        Some(b'u') if !U => return self.string_after_u(start, i),
+                        Some(b'u') => match u_escape(b, i) {
+                            Ok(next) => i = next,
+                            Err(e) => {
+                                self.i = e.offset();
+                                return Err(e);
                             }
                         },
                         None => {
@@ -489,6 +544,46 @@ mod tests {
         assert_eq!(s.content(c.b), br#"a\"b\u00e9\\"#);
         for bad in [&br#""a\x""#[..], br#""\u12g4""#, b"\"a\tb\"", br#""abc"#] {
             assert!(Cursor::new(bad).string("s").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unicode_escapes_must_be_valid() {
+        for ok in [
+            r#""\ud83d\ude00""#,
+            r#""a\uD83D\uDE00b""#,
+            r#""\ud800\udc00\udbff\udfff""#,
+            r#""\u0000\ud7ff\ue000\uffff""#,
+            r#""0123456789abcdef\ud83d\ude00""#,
+        ] {
+            let mut c = Cursor::new(ok.as_bytes());
+            let s = c.string("s").unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert_eq!(s.quoted(c.b), ok.as_bytes());
+        }
+        for (bad, at) in [
+            (r#""\ud800""#, 1),
+            (r#""\udc00""#, 1),
+            (r#""\uDFFF""#, 1),
+            (r#""0123456789abcdefgh\ud800xyzxyz""#, 19),
+            (r#""\ud800\n12345""#, 1),
+            (r#""\ud800\u0041""#, 1),
+            (r#""\ud800\ud800\udc00""#, 1),
+            (r#""\ude00\ud83d""#, 1),
+            (r#""\ud83d""#, 1),
+            (r#""a\ud83d"}"#, 2),
+        ] {
+            let e = Cursor::new(bad.as_bytes()).string("s").unwrap_err();
+            assert_eq!(
+                (e.kind(), e.offset()),
+                (&ErrorKind::InvalidUnicodeEscape, at),
+                "{bad}"
+            );
+        }
+        let e = Cursor::new(br#""\ud800\u12g4""#).string("s").unwrap_err();
+        assert_eq!((e.kind(), e.offset()), (&ErrorKind::InvalidEscape, 7));
+        for cut in [&br#""\ud800"#[..], br#""\ud800\"#, br#""\ud800\udc0"#] {
+            let e = Cursor::new(cut).string("s").unwrap_err();
+            assert_eq!(e.kind(), &ErrorKind::UnexpectedEnd, "{cut:?}");
         }
     }
 

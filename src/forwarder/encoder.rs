@@ -140,9 +140,9 @@ mod tests {
         assert_eq!(
             body,
             concat!(
-                r#"{"id":"a","item_v":"x","_extra":{"n":{"N":"300"},"new":{"BOOL":true}},"v":0,"d":0}"#,
+                r#"{"id":"a","item_v":"x","_extra":"{\"n\":{\"N\":\"300\"},\"new\":{\"BOOL\":true}}","v":0,"d":0}"#,
                 "\n",
-                r#"{"id":"b","n":100,"_extra":{},"v":0,"d":0}"#,
+                r#"{"id":"b","n":100,"_extra":"{}","v":0,"d":0}"#,
                 "\n"
             )
         );

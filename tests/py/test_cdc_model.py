@@ -611,8 +611,9 @@ def test_documents_equal_the_model_attribute_by_attribute(db, loaded):
         d = parse_doc(doc)
         assert d.pop("version") == ("N", str(sim.version.get(key)))
         assert d.pop("is_deleted") == ("N", "0")
-        # The columns converted, every other attribute in _extra as DynamoDB JSON.
-        extra = d.pop("_extra")
+        # The columns converted, every other attribute in _extra: a JSON string holding an
+        # object of DynamoDB JSON.
+        extra = parse_doc(d.pop("_extra"))
         assert not extra.keys() & d.keys()
         got[key] = {**d, **{k: plain(v) for k, v in extra.items()}}
     expected = {key: {k: plain(v) for k, v in item.items()} for key, item in sim.final.items()}

@@ -80,7 +80,7 @@ def loaded(db, binary, tmp_path_factory):
     sample.write_text("".join(json.dumps({"Item": i}) + "\n" for i in SNAPSHOT))
     sql = schema_sql(binary, "--table", "people", "--partition-key", "id", "--s3-auth", "server",
                      "--s3-url", str(sample), str(sample))
-    assert "'`id` String, `age` Int64, `first_name` String'" in sql
+    assert "'`id` String, `age` Int64, `first_name` String, PRIMARY KEY (`id`)'" in sql
     run_generated(db, sql)
     # No background merges: the stored row counts below are what the inserts wrote.
     query(db, f"SYSTEM STOP MERGES {DB}.people")
@@ -139,7 +139,7 @@ def evolve_sql(db, binary, loaded) -> str:
     """The documented pipeline: the _extra values holding qty, into `schema evolve`."""
     values = query(db, "SELECT _extra FROM people FINAL WHERE JSONHas(_extra, 'qty') FORMAT TSVRaw")
     return schema_sql(binary, "evolve", "--table", "people",
-                      "--columns", "'`id` String, `age` Int64, `first_name` String'",
+                      "--columns", "'`id` String, `age` Int64, `first_name` String, PRIMARY KEY (`id`)'",
                       "--add", "qty", "--add", "price Decimal(38, 2)", "--add", "`n'q`",
                       "--add", "Item String", stdin=values)
 
@@ -156,7 +156,7 @@ def test_evolve_output(evolve_sql):
             "    ADD COLUMN IF NOT EXISTS `n'q` Nullable(Int64) AFTER `price`,\n"
             "    ADD COLUMN IF NOT EXISTS `Item` String AFTER `n'q`;") in sql
     new_list = ("'`id` String, `age` Int64, `first_name` String, `qty` Nullable(Int64), "
-                "`price` Decimal(38, 2), `n\\'q` Nullable(Int64), `Item` String'")
+                "`price` Decimal(38, 2), `n\\'q` Nullable(Int64), `Item` String, PRIMARY KEY (`id`)'")
     assert f"dynamo_flatten_columns(record, {new_list}) AS j" in sql
     assert sql.index("ALTER TABLE `people_flat_mv` MODIFY QUERY") < sql.index("ALTER TABLE `people_stream_mv` MODIFY QUERY")
 

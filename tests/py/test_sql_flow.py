@@ -60,7 +60,7 @@ BAD_RECORD = ('{"awsRegion":"us-east-1","eventName":"MODIFY","dynamodb":'
 BAD_RECORD_ERROR = "unexpected end of input (truncated JSON?) at byte 129"
 
 # The column list of every dynamo_flatten_columns call in 03, 04 and 05.
-COLUMNS = "id String, first_name String, age UInt8"
+COLUMNS = "id String, first_name String, age UInt8, PRIMARY KEY (id)"
 
 UDF_CALLS = "ExecutableUserDefinedFunctionInvocations"
 UDF_INPUT_BYTES = "ExecutableUserDefinedFunctionInputBytes"

@@ -312,6 +312,53 @@ def test_chunk_header_mismatch_is_reported(ch):
     assert "send_chunk_header in the function config and --chunk-header must agree" in msg
 
 
+# --- rows ClickHouse cannot parse ----------------------------------------------------------
+
+RANGE = ("at most 38 significant digits, magnitude 0 or 1E-130 to "
+         "9.9999999999999999999999999999999999999E+125")
+D39 = "123456789012345678901234567890123456789"
+UNSTORABLE_ROWS = [
+    # (key, line, expected _error or None)
+    ("surrogate", r'''{"id":{"S":"s"},"t":{"S":"x\ud800"}}''',
+     r"string has a \u escape that is not valid Unicode (a lone surrogate); "
+     "DynamoDB cannot store such a string at byte 27"),
+    ("pair", r'''{"id":{"S":"p"},"t":{"S":"x\ud83d\ude00"}}''', None),
+    ("big", '{"id":{"S":"b"},"n":{"N":"1e400"}}',
+     f'N value "1e400" is outside DynamoDB\'s range ({RANGE}) at byte 26'),
+    ("digits39", '{"id":{"S":"d"},"n":{"N":"%s"}}' % D39,
+     f'N value "{D39}" is outside DynamoDB\'s range ({RANGE}) at byte 26'),
+    ("item", '{"id":{"S":"a"},"Records":{"N":"1"}}', None),
+    ("reordered", '{"Records":{"N":"1"},"id":{"S":"a"}}', None),
+]
+
+
+def test_every_output_row_is_json_clickhouse_parses(ch):
+    items = ", ".join(f"({quote(k)}, {quote(line)})" for k, line, _ in UNSTORABLE_ROWS)
+    src = f"(SELECT t.1 AS k, t.2 AS line FROM (SELECT arrayJoin([{items}]) AS t))"
+    rows = ch.rows(
+        f"""SELECT k, isValidJSON(line), isValidJSON(j), {ERR}, JSONExtractString(j, '_error'), j,
+                   toString(JSONExtract(j, 'Tuple(id String, Records Int64, version UInt64, is_deleted UInt8)'))
+            FROM (SELECT k, line, dynamo_flatten(line) AS j FROM {src})"""
+    )
+    got = {r[0]: r[1:] for r in rows}
+    assert len(rows) == len(UNSTORABLE_ROWS)
+    # The lone surrogate is not JSON to ClickHouse even as input; the others are.
+    assert {k: r[0] for k, r in got.items()} == {k: "0" if k == "surrogate" else "1" for k in got}
+    for k, _, expected in UNSTORABLE_ROWS:
+        _, out_valid, is_err, err, j, _ = got[k]
+        assert out_valid == "1", (k, j)
+        if expected is None:
+            assert (is_err, err) == ("0", ""), k
+        else:
+            assert (is_err, err) == ("1", expected), k
+    # A valid surrogate pair is copied as it is.
+    assert got["pair"][4] == r'''{"id":"p","t":"x\ud83d\ude00","version":0,"is_deleted":0}'''
+    # The item's key order does not change what it is read as, nor its row.
+    assert got["item"][4] == '{"id":"a","Records":1,"version":0,"is_deleted":0}'
+    assert got["reordered"][4] == '{"Records":1,"id":"a","version":0,"is_deleted":0}'
+    assert got["reordered"][5] == got["item"][5] == "('a',1,0,0)"
+
+
 # --- numbers ---------------------------------------------------------------------------------
 
 NUMBERS = {
