@@ -2929,7 +2929,10 @@ fn shape_does_not_depend_on_key_order() {
     let shape = |opts: &Options, doc: &str| {
         let mut out = Vec::new();
         let r = Flattener::new(opts.clone()).flatten(doc.as_bytes(), &mut out);
-        let v: Option<serde_json::Value> = serde_json::from_slice(&out).ok();
+        // (Key order is not compared: `_extra`'s text, when it is a string,
+        // keeps the item's order.)
+        let row = extra_as_object(&String::from_utf8_lossy(&out));
+        let v: Option<serde_json::Value> = serde_json::from_str(&row).ok();
         (r.map(|x| x.shape).map_err(|e| e.to_string()), v)
     };
     for (mode, opts) in plain_and_columns() {
