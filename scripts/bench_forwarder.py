@@ -19,19 +19,17 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests" / "py"), str(REPO / "tests" / "support"), str(REPO / "scripts")]
 
-import chdb_udf  # noqa: E402
-import clickhouse_http_front as chf  # noqa: E402
-from forwarder_env import Changes, Database, Forwarder, LocalKinesis, Stream, kds_record  # noqa: E402
+import chdb_udf
+import clickhouse_http_front as chf
+from forwarder_env import Changes, Database, Forwarder, LocalKinesis, Stream, kds_record
 
 ARRIVED = """
 CREATE TABLE arrived (id String, at DateTime64(6)) ENGINE = MergeTree ORDER BY tuple();

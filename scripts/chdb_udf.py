@@ -34,9 +34,9 @@ import os
 import shutil
 import stat
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_CONFIG = REPO / "clickhouse-config" / "dynamo_flatten_function.xml"

@@ -34,11 +34,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chdb_udf import build_udf_dir, open_session  # noqa: E402
-from local_aws import LocalKinesis, LocalS3  # noqa: E402
+from chdb_udf import build_udf_dir, open_session
+from local_aws import LocalKinesis, LocalS3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
-from clickhouse_http_front import ClickHouseHTTPFront  # noqa: E402
+from clickhouse_http_front import ClickHouseHTTPFront
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
@@ -95,7 +95,7 @@ def sample_flow(s) -> None:
 
     def load(source: str, path: Path) -> tuple[int, int, float]:
         started = time.perf_counter()
-        s.query(f"""
+        s.query("""
             CREATE TEMPORARY TABLE IF NOT EXISTS staged (line String, j String) ENGINE = Memory""")
         s.query("TRUNCATE TABLE staged")
         s.query(f"""
@@ -254,7 +254,7 @@ def generated_flow(s, items: int) -> None:
                               "--sort-key", "sk", "--s3-url", url, str(sample)],
                              check=True, capture_output=True, text=True).stdout
         body = "\n".join(l for l in sql.splitlines() if not l.startswith("--"))
-        stmts = [x.strip() for x in re.split(r";\s*$", body, flags=re.M) if x.strip()]
+        stmts = [x.strip() for x in re.split(r";\s*$", body, flags=re.MULTILINE) if x.strip()]
         print(stmts[0])
         snapshot = stmts.pop()
         for st in stmts:
@@ -312,7 +312,8 @@ def generated_flow(s, items: int) -> None:
     print(q("SELECT source, error, count() AS rows FROM dynamo_errors WHERE table = 'orders' "
             "GROUP BY source, error ORDER BY source, error"))
     print("  a modified, a removed and an inserted item, all their row versions:")
-    first = [json.loads(line)["Item"] for _, line in zip(range(3), gzip.open(sample, "rt"))]
+    with gzip.open(sample, "rt") as f:
+        first = [json.loads(line)["Item"] for _, line in zip(range(3), f)]
     keys = [first[0]["pk"]["S"], first[1]["pk"]["S"], "CUSTOMER#NEW" + first[2]["pk"]["S"].split("#")[1]]
     sks = [first[0]["sk"]["S"], first[1]["sk"]["S"], first[2]["sk"]["S"]]
     cond = " OR ".join(f"(pk = '{k}' AND sk = '{sk}')" for k, sk in zip(keys, sks))

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::decimal::Dec;
 use super::error::{Error, ErrorKind};
-use super::item::{Reserved, Style, Transcoder};
+use super::item::{open_item, Reserved, Style, Transcoder};
 use super::plan::{ColumnPlan, Ty, EXTRA_FIELD};
 use super::scan::{Cursor, Result, Str, MAX_JSON_DEPTH};
 
@@ -112,15 +112,7 @@ impl<'a> ColumnWriter<'a, '_> {
         reserved: Option<&Reserved>,
         lookup: &Lookup,
     ) -> Result<()> {
-        if self.c.peek()? != b'{' {
-            return Err(self.c.err(ErrorKind::NotAnObject));
-        }
-        let open = self.c.i;
-        self.c.i += 1;
-        self.out.push(b'{');
-        if self.c.peek()? == b'}' {
-            return Err(Error::new(ErrorKind::EmptyItem, open));
-        }
+        let open = open_item(&mut self.c, self.out)?;
         self.extra.clear();
         self.extra.push(b'{');
         let b = self.c.b;
@@ -178,12 +170,7 @@ impl<'a> ColumnWriter<'a, '_> {
             }
         }
         if let Some(r) = reserved {
-            for (j, (name, _, _)) in r.names.iter().enumerate() {
-                if seen >> (2 * j) & 0b11 == 0b11 {
-                    let name = String::from_utf8_lossy(name).into_owned();
-                    return Err(Error::new(ErrorKind::MetadataCollision(name), open));
-                }
-            }
+            r.check(seen, open)?;
         }
         if keys_written.count_ones() as usize != lookup.keys.len() {
             let name = lookup
@@ -290,6 +277,40 @@ impl<'a> ColumnWriter<'a, '_> {
         write_number(ty, &d, text, self.out)
     }
 
+    /// The members of a container whose opening byte (`[` or `{`) is at the cursor: copies
+    /// the brackets and the commas, and writes each member with `member`, which returns
+    /// false for a misfit (then this returns false at once).
+    fn members(&mut self, member: impl Fn(&mut Self) -> Result<bool>) -> Result<bool> {
+        let (open, close, expected) = match self.c.b.get(self.c.i) {
+            Some(b'[') => (b'[', b']', "',' or ']'"),
+            _ => (b'{', b'}', "',' or '}'"),
+        };
+        self.c.i += 1;
+        self.out.push(open);
+        if self.c.peek()? == close {
+            self.c.i += 1;
+            self.out.push(close);
+            return Ok(true);
+        }
+        loop {
+            if !member(self)? {
+                return Ok(false);
+            }
+            match self.c.peek()? {
+                b',' => {
+                    self.c.i += 1;
+                    self.out.push(b',');
+                }
+                c if c == close => {
+                    self.c.i += 1;
+                    self.out.push(close);
+                    return Ok(true);
+                }
+                _ => return Err(self.c.unexpected(expected)),
+            }
+        }
+    }
+
     /// An `NS` value into `Array(T)`: every element must fit T.
     fn number_set(&mut self, el: &Ty, depth: usize) -> Result<bool> {
         if !matches!(
@@ -304,30 +325,7 @@ impl<'a> ColumnWriter<'a, '_> {
         if self.c.peek()? != b'[' {
             return Err(self.wrong("NS", "an array of strings"));
         }
-        self.c.i += 1;
-        self.out.push(b'[');
-        if self.c.peek()? == b']' {
-            self.c.i += 1;
-            self.out.push(b']');
-            return Ok(true);
-        }
-        loop {
-            if !self.number(el.base())? {
-                return Ok(false);
-            }
-            match self.c.peek()? {
-                b',' => {
-                    self.c.i += 1;
-                    self.out.push(b',');
-                }
-                b']' => {
-                    self.c.i += 1;
-                    self.out.push(b']');
-                    return Ok(true);
-                }
-                _ => return Err(self.c.unexpected("',' or ']'")),
-            }
-        }
+        self.members(|w| w.number(el.base()))
     }
 
     /// An `L` value into `Array(T)`.
@@ -335,30 +333,7 @@ impl<'a> ColumnWriter<'a, '_> {
         if self.c.peek()? != b'[' {
             return Err(self.wrong("L", "an array"));
         }
-        self.c.i += 1;
-        self.out.push(b'[');
-        if self.c.peek()? == b']' {
-            self.c.i += 1;
-            self.out.push(b']');
-            return Ok(true);
-        }
-        loop {
-            if !self.convert(el, depth + 1)? {
-                return Ok(false);
-            }
-            match self.c.peek()? {
-                b',' => {
-                    self.c.i += 1;
-                    self.out.push(b',');
-                }
-                b']' => {
-                    self.c.i += 1;
-                    self.out.push(b']');
-                    return Ok(true);
-                }
-                _ => return Err(self.c.unexpected("',' or ']'")),
-            }
-        }
+        self.members(|w| w.convert(el, depth + 1))
     }
 
     /// An `M` value into `Map(String, T)`.
@@ -366,31 +341,10 @@ impl<'a> ColumnWriter<'a, '_> {
         if self.c.peek()? != b'{' {
             return Err(self.wrong("M", "an object"));
         }
-        self.c.i += 1;
-        self.out.push(b'{');
-        if self.c.peek()? == b'}' {
-            self.c.i += 1;
-            self.out.push(b'}');
-            return Ok(true);
-        }
-        loop {
-            self.with(false, |t| t.key())?;
-            if !self.convert(v, depth + 1)? {
-                return Ok(false);
-            }
-            match self.c.peek()? {
-                b',' => {
-                    self.c.i += 1;
-                    self.out.push(b',');
-                }
-                b'}' => {
-                    self.c.i += 1;
-                    self.out.push(b'}');
-                    return Ok(true);
-                }
-                _ => return Err(self.c.unexpected("',' or '}'")),
-            }
-        }
+        self.members(|w| {
+            w.with(false, |t| t.key())?;
+            w.convert(v, depth + 1)
+        })
     }
 
     /// An `M` value into a `JSON` column: numbers as JSON numbers only where the JSON
@@ -400,107 +354,40 @@ impl<'a> ColumnWriter<'a, '_> {
         if self.c.peek()? != b'{' {
             return Err(self.wrong("M", "an object"));
         }
-        self.c.i += 1;
-        self.out.push(b'{');
-        if self.c.peek()? == b'}' {
-            self.c.i += 1;
-            self.out.push(b'}');
-            return Ok(true);
-        }
-        loop {
-            let key = self.c.string("an attribute name")?;
-            if has_dot(key, self.c.b) {
+        self.members(|w| {
+            let key = w.c.string("an attribute name")?;
+            if has_dot(key, w.c.b) {
                 return Ok(false);
             }
-            self.out.extend_from_slice(key.quoted(self.c.b));
-            self.c.expect(b':', "':'")?;
-            self.out.push(b':');
-            if !self.json_value(depth + 1)? {
-                return Ok(false);
-            }
-            match self.c.peek()? {
-                b',' => {
-                    self.c.i += 1;
-                    self.out.push(b',');
-                }
-                b'}' => {
-                    self.c.i += 1;
-                    self.out.push(b'}');
-                    return Ok(true);
-                }
-                _ => return Err(self.c.unexpected("',' or '}'")),
-            }
-        }
+            w.out.extend_from_slice(key.quoted(w.c.b));
+            w.c.expect(b':', "':'")?;
+            w.out.push(b':');
+            w.json_value(depth + 1)
+        })
     }
 
     /// One attribute value inside a `JSON` column.
     fn json_value(&mut self, depth: usize) -> Result<bool> {
         let tag = self.with(false, |t| t.open_value(depth))?;
+        let number = |w: &mut Self| {
+            let s = w.with(false, |t| t.number_str())?;
+            json_number(s.content(w.c.b), w.out);
+            Ok(true)
+        };
         let fit = match tag {
-            b"N" => {
-                let s = self.with(false, |t| t.number_str())?;
-                json_number(s.content(self.c.b), self.out);
-                true
-            }
+            b"N" => number(self)?,
             b"NS" => {
                 if self.c.peek()? != b'[' {
                     return Err(self.wrong("NS", "an array of strings"));
                 }
-                self.c.i += 1;
-                self.out.push(b'[');
-                if self.c.peek()? == b']' {
-                    self.c.i += 1;
-                } else {
-                    loop {
-                        let s = self.with(false, |t| t.number_str())?;
-                        json_number(s.content(self.c.b), self.out);
-                        match self.c.peek()? {
-                            b',' => {
-                                self.c.i += 1;
-                                self.out.push(b',');
-                            }
-                            b']' => {
-                                self.c.i += 1;
-                                break;
-                            }
-                            _ => return Err(self.c.unexpected("',' or ']'")),
-                        }
-                    }
-                }
-                self.out.push(b']');
-                true
+                self.members(number)?
             }
             b"M" => self.json_map(depth + 1)?,
             b"L" => {
                 if self.c.peek()? != b'[' {
                     return Err(self.wrong("L", "an array"));
                 }
-                self.c.i += 1;
-                self.out.push(b'[');
-                if self.c.peek()? == b']' {
-                    self.c.i += 1;
-                    self.out.push(b']');
-                    true
-                } else {
-                    loop {
-                        if !self.json_value(depth + 2)? {
-                            return Ok(false);
-                        }
-                        match self.c.peek()? {
-                            b',' => {
-                                self.c.i += 1;
-                                self.out.push(b',');
-                            }
-                            b']' => {
-                                self.c.i += 1;
-                                self.out.push(b']');
-                                break;
-                            }
-                            _ => return Err(self.c.unexpected("',' or ']'")),
-                        }
-                    }
-                    true
-                }
+                self.members(|w| w.json_value(depth + 2))?
             }
             _ => {
                 self.with(false, |t| t.tagged(tag, depth))?;
@@ -544,18 +431,9 @@ fn column_name<'k>(
     seen: &mut u32,
 ) -> Result<(&'k [u8], &'k [u8])> {
     if let Some(r) = reserved {
-        for (j, (meta, renamed, renamed_json)) in r.names.iter().enumerate() {
-            if name == meta.as_slice() {
-                if !r.renamable {
-                    let n = String::from_utf8_lossy(meta).into_owned();
-                    return Err(Error::new(ErrorKind::MetadataCollision(n), key.start - 1));
-                }
-                *seen |= 1 << (2 * j);
-                return Ok((renamed_json, renamed));
-            }
-            if name == renamed.as_slice() {
-                *seen |= 2 << (2 * j);
-            }
+        if let Some(j) = r.rename(name, key.start - 1, seen)? {
+            let (_, renamed, renamed_json) = &r.names[j];
+            return Ok((renamed_json, renamed));
         }
     }
     Ok((key.quoted(b), name))
@@ -610,14 +488,7 @@ fn plain_number(ty: &Ty, text: &[u8], out: &mut Vec<u8>) -> Option<bool> {
                 (true, b) => v < 1 << (b - 1) || (neg && v == 1 << (b - 1)),
             };
             if fits {
-                let quote = bits > 64;
-                if quote {
-                    out.push(b'"');
-                }
-                out.extend_from_slice(text);
-                if quote {
-                    out.push(b'"');
-                }
+                quoted_if(bits > 64, out, |o| o.extend_from_slice(text));
             }
             Some(fits)
         }
@@ -646,6 +517,19 @@ fn plain_number(ty: &Ty, text: &[u8], out: &mut Vec<u8>) -> Option<bool> {
     }
 }
 
+/// Writes with `write`, in quotes when `quote`: integers beyond 64 bits, which a JSON
+/// number would bring through Float64.
+#[inline]
+fn quoted_if(quote: bool, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    if quote {
+        out.push(b'"');
+    }
+    write(out);
+    if quote {
+        out.push(b'"');
+    }
+}
+
 /// Writes `d` (whose text is `text`) for a number type; false when it does not fit.
 fn write_number(ty: &Ty, d: &Dec, text: &[u8], out: &mut Vec<u8>) -> Result<bool> {
     match *ty {
@@ -653,15 +537,7 @@ fn write_number(ty: &Ty, d: &Dec, text: &[u8], out: &mut Vec<u8>) -> Result<bool
             if !d.int_fits(signed, bits) {
                 return Ok(false);
             }
-            // JSON numbers beyond 64 bits would be read through Float64.
-            let quote = bits > 64;
-            if quote {
-                out.push(b'"');
-            }
-            d.write_plain(out);
-            if quote {
-                out.push(b'"');
-            }
+            quoted_if(bits > 64, out, |o| d.write_plain(o));
             Ok(true)
         }
         Ty::Decimal { precision, scale } => {

@@ -54,6 +54,59 @@ impl Reserved {
     }
 }
 
+impl Reserved {
+    /// Whether the attribute `name` (decoded) takes a metadata field's name: `Some(j)` when
+    /// it is renamed to `names[j]`'s renamed form. Records in `seen` the names met (bit 2j:
+    /// metadata name j; bit 2j+1: its renamed form), for [`Reserved::check`].
+    #[inline]
+    pub(crate) fn rename(&self, name: &[u8], at: usize, seen: &mut u32) -> Result<Option<usize>> {
+        let mut renamed_to = None;
+        for (j, (meta, renamed, _)) in self.names.iter().enumerate() {
+            if name == meta.as_slice() {
+                if !self.renamable {
+                    let n = String::from_utf8_lossy(meta).into_owned();
+                    return Err(Error::new(ErrorKind::MetadataCollision(n), at));
+                }
+                *seen |= 1 << (2 * j);
+                renamed_to = Some(j);
+                break;
+            }
+            if name == renamed.as_slice() {
+                *seen |= 2 << (2 * j);
+            }
+        }
+        Ok(renamed_to)
+    }
+
+    /// After an item's attributes: an error when one had a metadata field's name and
+    /// another its renamed form, so the renaming would lose a value.
+    pub(crate) fn check(&self, seen: u32, item_at: usize) -> Result<()> {
+        for (j, (name, _, _)) in self.names.iter().enumerate() {
+            if seen >> (2 * j) & 0b11 == 0b11 {
+                let name = String::from_utf8_lossy(name).into_owned();
+                return Err(Error::new(ErrorKind::MetadataCollision(name), item_at));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads and writes the `{` of an item's attribute map, which must have attributes;
+/// returns where it starts.
+#[inline]
+pub(crate) fn open_item(c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Result<usize> {
+    if c.peek()? != b'{' {
+        return Err(c.err(ErrorKind::NotAnObject));
+    }
+    let open = c.i;
+    c.i += 1;
+    out.push(b'{');
+    if c.peek()? == b'}' {
+        return Err(Error::new(ErrorKind::EmptyItem, open));
+    }
+    Ok(open)
+}
+
 /// `s` as a JSON string literal, quotes included.
 pub(crate) fn json_string(s: &str) -> Vec<u8> {
     let mut v = Vec::with_capacity(s.len() + 2);
@@ -74,15 +127,7 @@ impl<'a, 'o> Transcoder<'a, 'o> {
     /// Writes `{` and the attributes but not the closing `}`, so that the
     /// caller can append metadata fields.
     pub(crate) fn top_item(&mut self, depth: usize, reserved: Option<&Reserved>) -> Result<()> {
-        if self.c.peek()? != b'{' {
-            return Err(self.c.err(ErrorKind::NotAnObject));
-        }
-        let open = self.c.i;
-        self.c.i += 1;
-        self.out.push(b'{');
-        if self.c.peek()? == b'}' {
-            return Err(Error::new(ErrorKind::EmptyItem, open));
-        }
+        let open = open_item(&mut self.c, self.out)?;
         // Bit 2j: attribute named like metadata field j; bit 2j+1: like its renamed form.
         let mut seen = 0u32;
         loop {
@@ -106,15 +151,10 @@ impl<'a, 'o> Transcoder<'a, 'o> {
                 _ => return Err(self.c.unexpected("',' or '}'")),
             }
         }
-        if let Some(r) = reserved {
-            for (j, (name, _, _)) in r.names.iter().enumerate() {
-                if seen >> (2 * j) & 0b11 == 0b11 {
-                    let name = String::from_utf8_lossy(name).into_owned();
-                    return Err(Error::new(ErrorKind::MetadataCollision(name), open));
-                }
-            }
+        match reserved {
+            Some(r) => r.check(seen, open),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     #[inline]
@@ -128,21 +168,10 @@ impl<'a, 'o> Transcoder<'a, 'o> {
         } else {
             key.content(b)
         };
-        for (j, (meta, renamed, renamed_json)) in r.names.iter().enumerate() {
-            if name == meta.as_slice() {
-                if !r.renamable {
-                    let n = String::from_utf8_lossy(meta).into_owned();
-                    return Err(Error::new(ErrorKind::MetadataCollision(n), key.start - 1));
-                }
-                *seen |= 1 << (2 * j);
-                self.out.extend_from_slice(renamed_json);
-                return Ok(());
-            }
-            if name == renamed.as_slice() {
-                *seen |= 2 << (2 * j);
-            }
+        match r.rename(name, key.start - 1, seen)? {
+            Some(j) => self.out.extend_from_slice(&r.names[j].2),
+            None => self.out.extend_from_slice(key.quoted(b)),
         }
-        self.out.extend_from_slice(key.quoted(b));
         Ok(())
     }
 

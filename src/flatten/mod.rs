@@ -538,6 +538,34 @@ fn kind_name(k: Kind) -> &'static str {
     }
 }
 
+/// Checks the metadata field names (`--version-field`, `--deleted-field`): not empty,
+/// different, also after the renaming of colliding attributes (`version` →
+/// `item_version`), and not `_extra`.
+pub fn check_field_names(version: &str, deleted: &str) -> Result<(), String> {
+    let renamed = |n: &str| format!("{}{n}", RENAMED_PREFIX);
+    if version.is_empty() || deleted.is_empty() {
+        return Err("--version-field and --deleted-field must not be empty".into());
+    }
+    if version == deleted {
+        return Err("--version-field and --deleted-field must differ".into());
+    }
+    if renamed(version) == deleted || renamed(deleted) == version {
+        return Err(format!(
+            "--version-field {version:?} and --deleted-field {deleted:?}: one is the other's \
+             renamed form ({}NAME), so a colliding attribute could not be kept",
+            RENAMED_PREFIX
+        ));
+    }
+    if version == EXTRA_FIELD || deleted == EXTRA_FIELD {
+        return Err(format!(
+            "--version-field and --deleted-field cannot be {}: that column holds the attributes \
+             without a column",
+            EXTRA_FIELD
+        ));
+    }
+    Ok(())
+}
+
 /// How many bytes of a bad row an error row quotes.
 pub const ERROR_INPUT_PREFIX: usize = 256;
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use crate::flatten;
+pub use crate::flatten::check_field_names;
 
 /// Where a shard without a checkpoint starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,33 +181,6 @@ impl Config {
     pub fn worker_label(&self) -> String {
         format!("{}/{}", self.worker_index, self.workers)
     }
-}
-
-/// The metadata field names, as `dynamo-flatten` checks them: different, also after the
-/// renaming of colliding attributes (`version` → `item_version`), and not `_extra`.
-pub fn check_field_names(version: &str, deleted: &str) -> Result<(), String> {
-    let renamed = |n: &str| format!("{}{n}", flatten::RENAMED_PREFIX);
-    if version.is_empty() || deleted.is_empty() {
-        return Err("--version-field and --deleted-field must not be empty".into());
-    }
-    if version == deleted {
-        return Err("--version-field and --deleted-field must differ".into());
-    }
-    if renamed(version) == deleted || renamed(deleted) == version {
-        return Err(format!(
-            "--version-field {version:?} and --deleted-field {deleted:?}: one is the other's \
-             renamed form ({}NAME), so a colliding attribute could not be kept",
-            flatten::RENAMED_PREFIX
-        ));
-    }
-    if version == flatten::EXTRA_FIELD || deleted == flatten::EXTRA_FIELD {
-        return Err(format!(
-            "--version-field and --deleted-field cannot be {}: that column holds the attributes \
-             without a column",
-            flatten::EXTRA_FIELD
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

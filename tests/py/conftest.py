@@ -15,8 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
-import chdb_udf  # noqa: E402
-from chdb_udf import Variant  # noqa: E402
+import chdb_udf
+from chdb_udf import Variant
 
 FIXTURES = REPO / "tests" / "fixtures"
 

@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests" / "support"))
 
-from local_aws import LocalKinesis  # noqa: E402,F401
-from sqlrun import free_port, split_statements, tsv  # noqa: E402
+from local_aws import LocalKinesis
+from sqlrun import free_port, split_statements, tsv
 
 SQL = REPO / "sql"
 NAMES = ["sally", "bob", "ana", "li", "Zoë \"zee\" O'Neil", "李雷 🚀", "back\\slash", "tab\there", ""]
@@ -217,9 +217,10 @@ class Forwarder:
         self.tmp, self.proc, self.runs = tmp, None, 0
         self.log_path = tmp / "forwarder.log"
 
-    def start(self, *more: str) -> "Forwarder":
+    def start(self, *more: str) -> Forwarder:
         self.runs += 1
-        log = open(self.log_path, "ab")
+        # Not a with-block: the process writes to the file while it runs.
+        log = open(self.log_path, "ab")  # noqa: SIM115
         log.write(f"--- run {self.runs}\n".encode())
         log.flush()
         self.proc = subprocess.Popen(self.args + list(more), env=self.env, stdin=subprocess.DEVNULL,

@@ -22,8 +22,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from conftest import REPO, _unescape_tsv
 
@@ -57,9 +57,7 @@ def split_statements(sql: str, keep_comments: bool = True) -> list[str]:
             while True:
                 if j >= n:
                     raise ValueError(f"unterminated {c} at {i}")
-                if sql[j] == "\\":
-                    j += 2
-                elif sql[j] == c and sql.startswith(c + c, j):
+                if sql[j] == "\\" or sql[j] == c and sql.startswith(c + c, j):
                     j += 2
                 elif sql[j] == c:
                     break

@@ -50,11 +50,10 @@ import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
-from sqlrun import count, dumps, kds_image, own_database, insert_lines, query, run_file, s3_client, tsv
+from sqlrun import count, dumps, insert_lines, kds_image, own_database, query, run_file, s3_client, tsv
 
 DB = "cdc_model"
 SEED = 20241124
@@ -307,7 +306,7 @@ def plain(av):
 
 
 def parse_doc(j: str) -> dict:
-    as_n = lambda text: ("N", text)   # noqa: E731
+    as_n = lambda text: ("N", text)
     return json.loads(j, parse_int=as_n, parse_float=as_n)
 
 
@@ -369,7 +368,7 @@ def bad_records(good: list[str], rng: random.Random) -> list[tuple[str, str]]:
 
 
 def iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def export_files(sim: Sim, rng: random.Random) -> tuple[str, dict[str, bytes], int]:

@@ -15,7 +15,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,7 +27,7 @@ SUPPORT = REPO / "tests" / "support"
 FRONT = SUPPORT / "clickhouse_http_front.py"
 sys.path.insert(0, str(SUPPORT))
 
-import clickhouse_http_front as chf  # noqa: E402
+import clickhouse_http_front as chf
 
 
 def free_port() -> int:
@@ -207,7 +206,7 @@ def test_compressed_insert_and_response(front):
     assert ok(front, {"query": "SELECT count() FROM dst WHERE x = 123456789"}) == b"1\n"
     bad = bytearray(chf.compress_blocks(struct.pack("<Q", 5)))
     bad[0] ^= 1
-    status, body, headers = call(front, {"query": "INSERT INTO dst FORMAT RowBinary", "decompress": "1"}, bytes(bad))
+    status, _body, headers = call(front, {"query": "INSERT INTO dst FORMAT RowBinary", "decompress": "1"}, bytes(bad))
     assert status == 500 and headers["X-ClickHouse-Exception-Code"] == "40"
     # compress=1: the response comes back in the same framing.
     plain = ok(front, {"query": "SELECT x FROM src FORMAT RowBinary"})

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from local_aws import LocalKinesis  # noqa: E402
+from local_aws import LocalKinesis
 
 
 def read_shard(c, stream: str, shard: str) -> tuple[list[bytes], bool]:

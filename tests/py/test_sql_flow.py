@@ -29,9 +29,18 @@ import json
 import re
 
 import pytest
-
 from conftest import FIXTURES
-from sqlrun import SQL_DIR, count, own_database, insert_lines, query, run_file, s3_client, split_statements, tsv
+from sqlrun import (
+    SQL_DIR,
+    count,
+    insert_lines,
+    own_database,
+    query,
+    run_file,
+    s3_client,
+    split_statements,
+    tsv,
+)
 
 DB = "sql_flow"
 
@@ -52,8 +61,8 @@ SNAPSHOT_STATE = [
     (ZOE, "Zoë \"zee\" O'Neil", "41", "0", "0"),
     (LI, "李雷 🚀", "100", "0", "0"),
 ]
-ANA_LINE = '{"Item":{"id":{"S":"%s"},"first_name":{"S":"ana"},"age":{"N":"7"}}}' % ANA
-BAD_LINE = '{"Item":{"id":{"S":"%s"},"first_name":{"S":"ana"},"age":{"X":"7"}}}' % ANA
+ANA_LINE = f'{{"Item":{{"id":{{"S":"{ANA}"}},"first_name":{{"S":"ana"}},"age":{{"N":"7"}}}}}}'
+BAD_LINE = f'{{"Item":{{"id":{{"S":"{ANA}"}},"first_name":{{"S":"ana"}},"age":{{"X":"7"}}}}}}'
 BAD_LINE_ERROR = 'unknown type tag "X" (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS) at byte 91'
 BAD_RECORD = ('{"awsRegion":"us-east-1","eventName":"MODIFY","dynamodb":'
               '{"ApproximateCreationDateTime":1732406509000,"NewImage":{"id":{"S":"0A55')

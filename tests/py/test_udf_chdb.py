@@ -9,9 +9,8 @@ from __future__ import annotations
 import struct
 import xml.etree.ElementTree as ET
 
-import pytest
-
 import chdb_udf
+import pytest
 from chdb_udf import quote
 from conftest import EXTRA_VARIANTS, MODE_VARIANTS
 
@@ -170,7 +169,7 @@ def test_full_export_rich_attributes(ch, fixtures):
         f"SELECT toString(scores[3]) FROM export_rich WHERE id = '{ZOE}'"
     ) == "12345678901234567890123456789.123456789"
     assert ch.one(
-        f"SELECT sum(arraySum(scores)) FROM export_rich"
+        "SELECT sum(arraySum(scores)) FROM export_rich"
     ) == "12345678901234567890123456783.623456789"
     # The surrogate pair became one code point (4 UTF-8 bytes).
     assert ch.one(f"SELECT hex(first_name) FROM export_rich WHERE id = '{LI}'") == "E69D8EE99BB720F09F9A80"
@@ -218,7 +217,7 @@ def test_many_blocks_every_mode(ch, fn):
         str(N_ROWS // 5000), str(N_ROWS),
         '{"id":"7","n":7,"s":"' + S_JSON + '","version":0,"is_deleted":0}',
         '{"id":"5011","n":5011,"p":"' + P_JSON + '","version":0,"is_deleted":0}',
-        '{"id":"%d","n":%d,"version":0,"is_deleted":0}' % (N_ROWS - 1, N_ROWS - 1),
+        f'{{"id":"{N_ROWS - 1}","n":{N_ROWS - 1},"version":0,"is_deleted":0}}',
     )]
 
 
@@ -320,12 +319,12 @@ D39 = "123456789012345678901234567890123456789"
 UNSTORABLE_ROWS = [
     # (key, line, expected _error or None)
     ("surrogate", r'''{"id":{"S":"s"},"t":{"S":"x\ud800"}}''',
-     r"string has a \u escape that is not valid Unicode (a lone surrogate); "
-     "DynamoDB cannot store such a string at byte 27"),
+     (r"string has a \u escape that is not valid Unicode (a lone surrogate); "
+     "DynamoDB cannot store such a string at byte 27")),
     ("pair", r'''{"id":{"S":"p"},"t":{"S":"x\ud83d\ude00"}}''', None),
     ("big", '{"id":{"S":"b"},"n":{"N":"1e400"}}',
      f'N value "1e400" is outside DynamoDB\'s range ({RANGE}) at byte 26'),
-    ("digits39", '{"id":{"S":"d"},"n":{"N":"%s"}}' % D39,
+    ("digits39", f'{{"id":{{"S":"d"}},"n":{{"N":"{D39}"}}}}',
      f'N value "{D39}" is outside DynamoDB\'s range ({RANGE}) at byte 26'),
     ("item", '{"id":{"S":"a"},"Records":{"N":"1"}}', None),
     ("reordered", '{"Records":{"N":"1"},"id":{"S":"a"}}', None),
@@ -537,10 +536,10 @@ COLUMNS = "id String, qty UInt8, price Decimal(38, 2), tags Array(String), `odd 
 
 def test_columns_function_converts_exactly_and_keeps_misfits(ch):
     lines = [
-        '{"Item":{"id":{"S":"a"},"qty":{"N":"200"},"price":{"N":"12.50"},"tags":{"SS":["x"]},'
-        '"odd name":{"NULL":true}}}',
-        '{"Item":{"id":{"S":"b"},"qty":{"N":"300"},"price":{"N":"12.505"},"tags":{"L":[{"N":"1"}]},'
-        '"odd name":{"S":"7"},"note":{"S":"new"}}}',
+        ('{"Item":{"id":{"S":"a"},"qty":{"N":"200"},"price":{"N":"12.50"},"tags":{"SS":["x"]},'
+        '"odd name":{"NULL":true}}}'),
+        ('{"Item":{"id":{"S":"b"},"qty":{"N":"300"},"price":{"N":"12.505"},"tags":{"L":[{"N":"1"}]},'
+        '"odd name":{"S":"7"},"note":{"S":"new"}}}'),
     ]
     rows = ch.rows(
         f"""SELECT isValidJSON(j), t.1, t.2, toString(t.3), t.4, t.5, t.6, t.7
@@ -552,8 +551,8 @@ def test_columns_function_converts_exactly_and_keeps_misfits(ch):
     assert rows == [
         ("1", "a", "200", "12.5", "['x']", None, "{}", "0"),
         ("1", "b", "0", "0", "[]", None,
-         '{"qty":{"N":"300"},"price":{"N":"12.505"},"tags":{"L":[{"N":"1"}]},'
-         '"odd name":{"S":"7"},"note":{"S":"new"}}', "0"),
+         ('{"qty":{"N":"300"},"price":{"N":"12.505"},"tags":{"L":[{"N":"1"}]},'
+         '"odd name":{"S":"7"},"note":{"S":"new"}}'), "0"),
     ]
 
 

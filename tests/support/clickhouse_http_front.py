@@ -59,12 +59,12 @@ process has one.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import gzip
 import json
 import re
 import struct
 import sys
+import tempfile
 import threading
 import uuid
 import zlib
@@ -328,10 +328,10 @@ HTTP_PARAMS = {
 }
 
 _SETTINGS_TAIL = re.compile(r"\s+SETTINGS\s+.*$", re.IGNORECASE | re.DOTALL)
-_FORMAT_TAIL = re.compile(r"\s+FORMAT\s+(\w+)\s*;?\s*$", re.I | re.S)
-_INSERT_URL = re.compile(r"^\s*(INSERT\s+INTO\s+.+?)\s+FORMAT\s+(\w+)\s*;?\s*$", re.I | re.S)
-_INSERT_BODY = re.compile(rb"^\s*(INSERT\s+INTO\s+.+?)\s+FORMAT\s+(\w+)(?:\r?\n|[ \t]|$)", re.I | re.S)
-_SELECT_LIKE = re.compile(r"^\s*\(?\s*(SELECT|WITH|DESCRIBE|DESC|SHOW|EXPLAIN|EXISTS)\b", re.I)
+_FORMAT_TAIL = re.compile(r"\s+FORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE | re.DOTALL)
+_INSERT_URL = re.compile(r"^\s*(INSERT\s+INTO\s+.+?)\s+FORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE | re.DOTALL)
+_INSERT_BODY = re.compile(rb"^\s*(INSERT\s+INTO\s+.+?)\s+FORMAT\s+(\w+)(?:\r?\n|[ \t]|$)", re.IGNORECASE | re.DOTALL)
+_SELECT_LIKE = re.compile(r"^\s*\(?\s*(SELECT|WITH|DESCRIBE|DESC|SHOW|EXPLAIN|EXISTS)\b", re.IGNORECASE)
 _CODE = re.compile(r"Code: (\d+)\.")
 
 
@@ -344,7 +344,7 @@ def _with_settings(sql: str, settings: dict[str, str]) -> str:
         return sql
     clause = ", ".join(f"{k} = {_quote(v)}" for k, v in settings.items())
     sql = sql.rstrip().rstrip(";")
-    joiner = ", " if re.search(r"\bSETTINGS\b", sql, re.I) else " SETTINGS "
+    joiner = ", " if re.search(r"\bSETTINGS\b", sql, re.IGNORECASE) else " SETTINGS "
     return sql + joiner + clause
 
 

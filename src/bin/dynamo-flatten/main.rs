@@ -212,7 +212,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Err(e) = check_field_names(&args.version_field, &args.deleted_field) {
+    if let Err(e) = flatten::check_field_names(&args.version_field, &args.deleted_field) {
         eprintln!("dynamo-flatten: {e}");
         return ExitCode::from(2);
     }
@@ -249,23 +249,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The metadata field names must differ, also after the renaming of
-/// colliding attributes (`version` → `item_version`).
-fn check_field_names(version: &str, deleted: &str) -> Result<(), String> {
-    let renamed = |n: &str| format!("{}{n}", flatten::RENAMED_PREFIX);
-    if version == deleted {
-        return Err("--version-field and --deleted-field must differ".into());
-    }
-    if renamed(version) == deleted || renamed(deleted) == version {
-        return Err(format!(
-            "--version-field {version:?} and --deleted-field {deleted:?}: one is the other's \
-             renamed form ({}NAME), so a colliding attribute could not be kept",
-            flatten::RENAMED_PREFIX
-        ));
-    }
-    Ok(())
 }
 
 /// stdin and stdout as plain files, without the standard library's line
