@@ -53,7 +53,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
-from sqlrun import count, dumps, insert_lines, kds_image, own_database, query, run_file, s3_client, tsv
+from sqlrun import (
+    count,
+    dumps,
+    insert_lines,
+    kds_image,
+    own_database,
+    query,
+    run_file,
+    s3_client,
+    tsv,
+)
 
 DB = "cdc_model"
 SEED = 20241124

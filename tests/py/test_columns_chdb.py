@@ -34,7 +34,6 @@ import gzip
 import json
 
 import pytest
-
 from chdb_udf import quote
 from sqlrun import dumps, insert_lines, kds_image, own_database
 
@@ -246,8 +245,8 @@ STREAM = [
     ("MODIFY", "s04", T0 + 50, {"qty": ({"N": "2"}, "2")}),  # older: loses
 ]
 BAD_STREAM = [
-    '{"awsRegion":"us-east-1","eventName":"MODIFY","dynamodb":'
-    '{"ApproximateCreationDateTime":1732406509000,"NewImage":{"id":{"S":"s0',
+    ('{"awsRegion":"us-east-1","eventName":"MODIFY","dynamodb":'
+     '{"ApproximateCreationDateTime":1732406509000,"NewImage":{"id":{"S":"s0'),
 ]
 
 
