@@ -245,6 +245,7 @@ impl<'a> ColumnWriter<'a, '_> {
             Ty::Array(el) => match tag {
                 b"L" => self.list(el, depth + 1),
                 b"SS" | b"BS" if *el.base() == Ty::String => plain(self),
+                b"SS" if matches!(el.base(), Ty::DateTime { .. }) => self.string_set(el),
                 b"NS" => self.number_set(el, depth),
                 _ => Ok(false),
             },
@@ -309,6 +310,23 @@ impl<'a> ColumnWriter<'a, '_> {
                 _ => return Err(self.c.unexpected(expected)),
             }
         }
+    }
+
+    /// An `SS` value into `Array(T)` of a type that takes strings (not String itself):
+    /// every element must fit T.
+    fn string_set(&mut self, el: &Ty) -> Result<bool> {
+        let Ty::DateTime { precision, wide } = *el.base() else {
+            return Ok(false);
+        };
+        if self.c.peek()? != b'[' {
+            return Err(self.wrong("SS", "an array of strings"));
+        }
+        self.members(|w| {
+            if w.c.peek()? != b'"' {
+                return Err(w.wrong("SS", "an array of strings"));
+            }
+            w.datetime(precision, wide)
+        })
     }
 
     /// An `NS` value into `Array(T)`: every element must fit T.
@@ -443,17 +461,23 @@ fn column_name<'k>(
 /// escaped. (Such text holds no raw control characters: strings with them are refused,
 /// and no whitespace is copied between tokens.)
 fn json_quote(text: &[u8], out: &mut Vec<u8>) {
-    out.reserve(text.len() + text.len() / 8 + 2);
-    out.push(b'"');
-    let mut rest = text;
-    while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
-        out.extend_from_slice(&rest[..i]);
-        out.push(b'\\');
-        out.push(rest[i]);
-        rest = &rest[i + 1..];
+    // Quotes are dense in such text (one every few bytes): a plain byte loop into room
+    // made beforehand beats searching for them.
+    let start = out.len();
+    out.resize(start + 2 * text.len() + 2, 0);
+    let buf = &mut out[start..];
+    buf[0] = b'"';
+    let mut j = 1;
+    for &c in text {
+        if c == b'"' || c == b'\\' {
+            buf[j] = b'\\';
+            j += 1;
+        }
+        buf[j] = c;
+        j += 1;
     }
-    out.extend_from_slice(rest);
-    out.push(b'"');
+    buf[j] = b'"';
+    out.truncate(start + j + 1);
 }
 
 /// True when a key contains a dot, escaped or not.
@@ -562,10 +586,18 @@ fn write_number(ty: &Ty, d: &Dec, text: &[u8], out: &mut Vec<u8>) -> Result<bool
             else {
                 return Ok(false);
             };
-            // The float's exact value, as the shortest text of the same Float64:
-            // read as Float64 and narrowed, it is the same float again.
+            // The float's shortest text, when it reads back (as a Float64, narrowed) as the
+            // same float; else its exact value as the shortest text of that Float64.
             use std::io::Write as _;
-            let _ = write!(out, "{:e}", f64::from(v));
+            let start = out.len();
+            let _ = write!(out, "{v:e}");
+            let back = std::str::from_utf8(&out[start..])
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok());
+            if back.map(|b| b as f32) != Some(v) {
+                out.truncate(start);
+                let _ = write!(out, "{:e}", f64::from(v));
+            }
             Ok(true)
         }
         _ => Ok(false),
@@ -635,7 +667,7 @@ mod tests {
             ("x Decimal(5, 2)", r#"{"N":"1000"}"#, None),
             ("x Float64", r#"{"N":"1e100"}"#, Some("1e100")),
             ("x Float32", r#"{"N":"1e100"}"#, None),
-            ("x Float32", r#"{"N":"0.1"}"#, Some("1.0000000149011612e-1")),
+            ("x Float32", r#"{"N":"0.1"}"#, Some("1e-1")),
             ("x Bool", r#"{"BOOL":false}"#, Some("false")),
             ("x Bool", r#"{"N":"1"}"#, None),
             ("x String", r#"{"S":"a\"b"}"#, Some(r#""a\"b""#)),
