@@ -24,6 +24,9 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
 
+mod common;
+use common::{b64, dedup, encode_str, Av, Bin, JStr};
+
 // ---------------------------------------------------------------------------
 // Exact decimals: value = (-1)^neg × digits × 10^exp, digits without leading
 // or trailing zeros (empty for zero, which is never negative).
@@ -312,60 +315,6 @@ impl Rng {
 
 // ---------------------------------------------------------------------------
 // Strings: the decoded value and the literal chosen for it.
-
-#[derive(Clone, Debug, PartialEq)]
-struct JStr {
-    value: String,
-    /// The JSON literal, quotes included.
-    raw: String,
-}
-
-impl JStr {
-    fn plain(s: &str) -> JStr {
-        assert!(s.chars().all(|c| c >= ' ' && c != '"' && c != '\\'));
-        JStr {
-            value: s.to_string(),
-            raw: format!("\"{s}\""),
-        }
-    }
-}
-
-/// Encodes chars as a JSON literal; each char's style byte picks a raw or an
-/// escaped form (characters beyond the BMP escape as surrogate pairs).
-fn encode_str(chars: &[(char, u8)]) -> JStr {
-    let mut value = String::new();
-    let mut raw = String::from("\"");
-    for &(c, style) in chars {
-        value.push(c);
-        let short = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '/' if style % 4 == 1 => Some("\\/"),
-            '\u{8}' => Some("\\b"),
-            '\u{c}' => Some("\\f"),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            _ => None,
-        };
-        if style % 4 == 0 || (c as u32) < 0x20 && short.is_none() {
-            let mut buf = [0u16; 2];
-            for unit in c.encode_utf16(&mut buf).iter() {
-                if style & 0x10 != 0 {
-                    write!(raw, "\\u{unit:04X}").unwrap();
-                } else {
-                    write!(raw, "\\u{unit:04x}").unwrap();
-                }
-            }
-        } else if let Some(s) = short {
-            raw.push_str(s);
-        } else {
-            raw.push(c);
-        }
-    }
-    raw.push('"');
-    JStr { value, raw }
-}
 
 fn any_char() -> impl Strategy<Value = char> {
     prop_oneof![
@@ -682,29 +631,6 @@ fn iso_datetime(s: &str) -> Option<(u32, usize)> {
 // ---------------------------------------------------------------------------
 // Binary, with this file's own base64.
 
-fn b64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for ch in data.chunks(3) {
-        let n = u32::from(ch[0]) << 16
-            | u32::from(*ch.get(1).unwrap_or(&0)) << 8
-            | u32::from(*ch.get(2).unwrap_or(&0));
-        s.push(A[(n >> 18 & 63) as usize] as char);
-        s.push(A[(n >> 12 & 63) as usize] as char);
-        s.push(if ch.len() > 1 {
-            A[(n >> 6 & 63) as usize] as char
-        } else {
-            '='
-        });
-        s.push(if ch.len() > 2 {
-            A[(n & 63) as usize] as char
-        } else {
-            '='
-        });
-    }
-    s
-}
-
 #[test]
 fn own_base64() {
     for (plain, enc) in [
@@ -716,13 +642,6 @@ fn own_base64() {
         assert_eq!(b64(plain.as_bytes()), enc);
     }
     assert_eq!(b64(&[0xff, 0xef]), "/+8=");
-}
-
-#[derive(Clone, Debug)]
-struct Bin {
-    bytes: Vec<u8>,
-    /// Write `/` as `\/` (not in Kinesis records).
-    escape_slash: bool,
 }
 
 fn bin() -> impl Strategy<Value = Bin> {
@@ -755,30 +674,6 @@ fn bin_output(b: &Bin, kinesis: bool) -> String {
 
 // ---------------------------------------------------------------------------
 // Attribute values.
-
-#[derive(Clone, Debug)]
-enum Av {
-    S(JStr),
-    N(String),
-    B(Bin),
-    Bool(bool),
-    Null,
-    M(Vec<(JStr, Av)>),
-    L(Vec<Av>),
-    Ss(Vec<JStr>),
-    Ns(Vec<String>),
-    Bs(Vec<Bin>),
-}
-
-fn dedup(attrs: Vec<(JStr, Av)>) -> Vec<(JStr, Av)> {
-    let mut out: Vec<(JStr, Av)> = Vec::new();
-    for (k, v) in attrs {
-        if !out.iter().any(|(o, _)| o.value == k.value) {
-            out.push((k, v));
-        }
-    }
-    out
-}
 
 fn string_value() -> impl Strategy<Value = JStr> {
     prop_oneof![

@@ -23,6 +23,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Map, Value};
 
+mod common;
+use common::{b64, dedup, encode_str, push_u_escape, Av, Bin, JStr};
+
 // ---------------------------------------------------------------------------
 // A small deterministic generator for choices that need not shrink
 // (whitespace, member order).
@@ -53,67 +56,6 @@ impl Rng {
 
 // ---------------------------------------------------------------------------
 // Strings: the decoded value and the JSON literal chosen for it.
-
-#[derive(Clone, Debug, PartialEq)]
-struct JStr {
-    value: String,
-    /// The JSON string literal, quotes included.
-    raw: String,
-}
-
-impl JStr {
-    /// A string that needs no escaping, written as it is.
-    fn plain(s: &str) -> JStr {
-        assert!(s.chars().all(|c| c >= ' ' && c != '"' && c != '\\'));
-        JStr {
-            value: s.to_string(),
-            raw: format!("\"{s}\""),
-        }
-    }
-}
-
-fn push_u_escape(raw: &mut String, unit: u16, upper: bool) {
-    if upper {
-        write!(raw, "\\u{unit:04X}").unwrap();
-    } else {
-        write!(raw, "\\u{unit:04x}").unwrap();
-    }
-}
-
-/// Encodes `chars` as a JSON literal; each char's style byte picks a raw or
-/// an escaped form.
-fn encode_str(chars: &[(char, u8)]) -> JStr {
-    let mut value = String::new();
-    let mut raw = String::from("\"");
-    for &(c, style) in chars {
-        value.push(c);
-        let u_escape = style % 4 == 0;
-        let upper = style & 0x10 != 0;
-        let short = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '/' if style % 4 == 1 => Some("\\/"),
-            '\u{8}' => Some("\\b"),
-            '\u{c}' => Some("\\f"),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            _ => None,
-        };
-        if u_escape || (c as u32) < 0x20 && short.is_none() {
-            let mut buf = [0u16; 2];
-            for &unit in c.encode_utf16(&mut buf).iter() {
-                push_u_escape(&mut raw, unit, upper);
-            }
-        } else if let Some(s) = short {
-            raw.push_str(s);
-        } else {
-            raw.push(c);
-        }
-    }
-    raw.push('"');
-    JStr { value, raw }
-}
 
 fn any_char() -> impl Strategy<Value = char> {
     prop_oneof![
@@ -235,29 +177,6 @@ fn number() -> impl Strategy<Value = String> {
 // ---------------------------------------------------------------------------
 // Binary: own base64, so that nothing is shared with the crate.
 
-fn b64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for ch in data.chunks(3) {
-        let n = u32::from(ch[0]) << 16
-            | u32::from(*ch.get(1).unwrap_or(&0)) << 8
-            | u32::from(*ch.get(2).unwrap_or(&0));
-        s.push(A[(n >> 18 & 63) as usize] as char);
-        s.push(A[(n >> 12 & 63) as usize] as char);
-        s.push(if ch.len() > 1 {
-            A[(n >> 6 & 63) as usize] as char
-        } else {
-            '='
-        });
-        s.push(if ch.len() > 2 {
-            A[(n & 63) as usize] as char
-        } else {
-            '='
-        });
-    }
-    s
-}
-
 #[test]
 fn own_base64_matches_rfc4648_vectors() {
     let cases = [
@@ -273,13 +192,6 @@ fn own_base64_matches_rfc4648_vectors() {
         assert_eq!(b64(plain.as_bytes()), enc);
     }
     assert_eq!(b64(&[0xff, 0xef]), "/+8=");
-}
-
-#[derive(Clone, Debug)]
-struct Bin {
-    bytes: Vec<u8>,
-    /// Write `/` as `\/` (outside Kinesis records).
-    escape_slash: bool,
 }
 
 fn bin() -> impl Strategy<Value = Bin> {
@@ -306,31 +218,6 @@ fn bin_input(b: &Bin, kinesis: bool) -> JStr {
 
 // ---------------------------------------------------------------------------
 // Attribute values.
-
-#[derive(Clone, Debug)]
-enum Av {
-    S(JStr),
-    N(String),
-    B(Bin),
-    Bool(bool),
-    Null,
-    M(Vec<(JStr, Av)>),
-    L(Vec<Av>),
-    Ss(Vec<JStr>),
-    Ns(Vec<String>),
-    Bs(Vec<Bin>),
-}
-
-/// Keeps the first of attributes with equal (decoded) names.
-fn dedup(attrs: Vec<(JStr, Av)>) -> Vec<(JStr, Av)> {
-    let mut out: Vec<(JStr, Av)> = Vec::new();
-    for (k, v) in attrs {
-        if !out.iter().any(|(o, _)| o.value == k.value) {
-            out.push((k, v));
-        }
-    }
-    out
-}
 
 fn av() -> impl Strategy<Value = Av> {
     let leaf = prop_oneof![

@@ -17,8 +17,10 @@ use super::scan::{Cursor, Result, Str, MAX_JSON_DEPTH};
 pub(crate) struct Lookup {
     by_name: HashMap<Box<[u8]>, usize, foldhash::fast::FixedState>,
     types: Vec<Ty>,
-    /// Key columns: (index, name); their bits in a row's mask of written columns.
+    /// Key columns: (index, name); key j is bit j of a row's mask of written keys.
     keys: Vec<(usize, String)>,
+    /// By column index: its bit in that mask (0 for a column that is not a key).
+    key_bits: Vec<u64>,
 }
 
 impl Lookup {
@@ -38,26 +40,22 @@ impl Lookup {
             .iter()
             .filter_map(|k| by_name.get(k.as_bytes()).map(|&i| (i, k.clone())))
             .take(64)
-            .collect();
+            .collect::<Vec<_>>();
+        let mut key_bits = vec![0; types.len()];
+        for (j, &(i, _)) in keys.iter().enumerate() {
+            key_bits[i] = 1 << j;
+        }
         Lookup {
             by_name,
             types,
             keys,
+            key_bits,
         }
     }
 
     #[inline]
     fn get(&self, name: &[u8]) -> Option<(usize, &Ty)> {
         self.by_name.get(name).map(|&i| (i, &self.types[i]))
-    }
-
-    /// Bit of column `i` in the mask of written key columns, if it is a key.
-    #[inline]
-    fn key_bit(&self, i: usize) -> u64 {
-        match self.keys.iter().position(|&(k, _)| k == i) {
-            Some(p) => 1 << p,
-            None => 0,
-        }
     }
 }
 
@@ -122,14 +120,8 @@ impl<'a> ColumnWriter<'a, '_> {
         let mut keys_written = 0u64;
         loop {
             let key = self.c.string("an attribute name")?;
-            let unescaped;
-            let name: &[u8] = if key.escaped {
-                // Rare: compare the decoded name.
-                unescaped = serde_json::from_slice::<String>(key.quoted(b)).unwrap_or_default();
-                unescaped.as_bytes()
-            } else {
-                key.content(b)
-            };
+            let decoded = key.decoded(b);
+            let name: &[u8] = &decoded;
             let (out_key, column) = column_name(name, key, b, reserved, &mut seen)?;
             self.c.expect(b':', "':'")?;
             let start = self.c.i;
@@ -143,8 +135,8 @@ impl<'a> ColumnWriter<'a, '_> {
                     self.out.extend_from_slice(out_key);
                     self.out.push(b':');
                     fit = self.convert(ty, depth + 1)?;
-                    if fit && !lookup.keys.is_empty() {
-                        keys_written |= lookup.key_bit(i);
+                    if fit {
+                        keys_written |= lookup.key_bits[i];
                     }
                 }
             }
@@ -224,11 +216,13 @@ impl<'a> ColumnWriter<'a, '_> {
                 // As a JSON string of the plain JSON text: read back as nested JSON,
                 // ClickHouse would rewrite the numbers through Float64.
                 b"M" | b"L" => {
-                    let mark = self.out.len();
-                    self.with(false, |t| t.tagged(tag, depth))?;
+                    // The document is written into `doc` (the buffers are swapped for it),
+                    // then quoted into the row.
                     self.doc.clear();
-                    self.doc.extend_from_slice(&self.out[mark..]);
-                    self.out.truncate(mark);
+                    std::mem::swap(self.out, self.doc);
+                    let r = self.with(false, |t| t.tagged(tag, depth));
+                    std::mem::swap(self.out, self.doc);
+                    r?;
                     json_quote(self.doc, self.out);
                     Ok(true)
                 }
@@ -482,11 +476,7 @@ fn json_quote(text: &[u8], out: &mut Vec<u8>) {
 
 /// True when a key contains a dot, escaped or not.
 fn has_dot(key: Str, b: &[u8]) -> bool {
-    let raw = key.content(b);
-    if memchr::memchr(b'.', raw).is_some() {
-        return true;
-    }
-    key.escaped && serde_json::from_slice::<String>(key.quoted(b)).map_or(true, |k| k.contains('.'))
+    memchr::memchr(b'.', &key.decoded(b)).is_some()
 }
 
 /// The common cases without [`Dec`]: plain integers (`-?[0-9]{1,18}`) into integer

@@ -160,15 +160,7 @@ impl<'a, 'o> Transcoder<'a, 'o> {
     #[inline]
     fn reserved_key(&mut self, key: Str, r: &Reserved, seen: &mut u32) -> Result<()> {
         let b = self.c.b;
-        let unescaped;
-        let name: &[u8] = if key.escaped {
-            // Rare: compare the decoded name, so "vers\u0069on" is caught too.
-            unescaped = serde_json::from_slice::<String>(key.quoted(b)).unwrap_or_default();
-            unescaped.as_bytes()
-        } else {
-            key.content(b)
-        };
-        match r.rename(name, key.start - 1, seen)? {
+        match r.rename(&key.decoded(b), key.start - 1, seen)? {
             Some(j) => self.out.extend_from_slice(&r.names[j].2),
             None => self.out.extend_from_slice(key.quoted(b)),
         }
@@ -460,14 +452,9 @@ impl<'a, 'o> Transcoder<'a, 'o> {
             self.out.extend_from_slice(s.quoted(self.c.b));
             return Ok(());
         }
-        let unescaped;
-        let text = if s.escaped {
-            // Rare: a producer that writes "/" as "\/".
-            unescaped = serde_json::from_slice::<String>(s.quoted(self.c.b)).unwrap_or_default();
-            unescaped.as_bytes()
-        } else {
-            s.content(self.c.b)
-        };
+        // Escaped only when a producer writes "/" as "\/" (rare).
+        let text = s.decoded(self.c.b);
+        let text: &[u8] = &text;
         self.scratch.clear();
         let inner_ok =
             STANDARD.decode_vec(text, self.scratch).is_ok() && is_base64_text(self.scratch);

@@ -41,6 +41,18 @@ impl Str {
     pub(crate) fn content<'a>(&self, b: &'a [u8]) -> &'a [u8] {
         &b[self.start..self.end]
     }
+
+    /// The string's value: its content, or for the rare escaped string the decoded
+    /// text (so that `"vers\u0069on"` compares equal to `version`).
+    #[inline]
+    pub(crate) fn decoded<'a>(&self, b: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        if !self.escaped {
+            return std::borrow::Cow::Borrowed(self.content(b));
+        }
+        // The scanner validated the escapes, so decoding cannot fail.
+        let text = serde_json::from_slice::<String>(self.quoted(b)).unwrap_or_default();
+        std::borrow::Cow::Owned(text.into_bytes())
+    }
 }
 
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
