@@ -38,6 +38,11 @@
 --   * partition key + sort key:           ORDER BY (partition_key, sort_key)
 -- Do not add a PARTITION BY that is not a function of that key: rows of one key in different
 -- partitions never replace each other, and FINAL and CLEANUP work per partition.
+--
+-- non_replicated_deduplication_window: the table remembers its last 1000 inserted blocks,
+-- so an insert retried with the same insert_deduplication_token (the forwarder gives each
+-- batch one, the same on every retry) lands once, even when the first attempt was stored
+-- and only its answer was lost. (Replicated tables do this by default.)
 
 CREATE TABLE IF NOT EXISTS people
 (
@@ -49,4 +54,5 @@ CREATE TABLE IF NOT EXISTS people
     is_deleted  UInt8
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
-ORDER BY id;
+ORDER BY id
+SETTINGS non_replicated_deduplication_window = 1000;

@@ -54,7 +54,9 @@ CREATE TABLE IF NOT EXISTS dynamo_errors
     line    String                            -- the raw input row, complete
 )
 ENGINE = MergeTree
-ORDER BY (`table`, at);
+ORDER BY (`table`, at)
+-- A retried insert with the same deduplication token lands once (see 01).
+SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE TABLE IF NOT EXISTS people_flat
 (

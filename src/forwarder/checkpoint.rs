@@ -41,6 +41,11 @@ struct ReadRow {
 }
 
 /// Reads and writes one consumer's checkpoints of one stream.
+///
+/// A shard's checkpoint is its row with the highest `version`. Versions are the wall clock
+/// in microseconds, but never below one more than the highest version the table held at
+/// start ([`CheckpointStore::continue_after`]) or the last one written: a clock that steps
+/// back cannot make a new checkpoint (a `SHARD_END`, say) lose to an older one.
 pub struct CheckpointStore {
     client: Client,
     table: String,
@@ -71,6 +76,46 @@ impl CheckpointStore {
             1,
         );
         self.client.query(&ddl).execute().await
+    }
+
+    /// Whether the table exists.
+    pub async fn exists(&self) -> Result<bool, clickhouse::error::Error> {
+        let n: u64 = self
+            .client
+            .query(
+                "SELECT count() FROM system.tables \
+                 WHERE database = currentDatabase() AND name = ?",
+            )
+            .bind(&self.table)
+            .fetch_one()
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// The highest version of this consumer's checkpoints of this stream (0 when none).
+    pub async fn newest_version(&self) -> Result<u64, clickhouse::error::Error> {
+        let sql = format!(
+            "SELECT max(version) FROM {} WHERE stream = ? AND consumer = ?",
+            quote_ident(&self.table)
+        );
+        self.client
+            .query(&sql)
+            .bind(&self.stream)
+            .bind(&self.consumer)
+            .fetch_one()
+            .await
+    }
+
+    /// Writes versions above `version` from now on.
+    pub fn continue_after(&mut self, version: u64) {
+        self.last_version = self.last_version.max(version);
+    }
+
+    /// The version of the next write: the clock, or one more than the last, if higher.
+    fn next_version(&mut self, now_micros: u64) -> u64 {
+        let version = now_micros.max(self.last_version.saturating_add(1));
+        self.last_version = version;
+        version
     }
 
     /// Every shard's current checkpoint.
@@ -112,8 +157,7 @@ impl CheckpointStore {
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        let version = now.max(self.last_version + 1);
-        self.last_version = version;
+        let version = self.next_version(now);
         let mut insert = self
             .client
             .insert::<WriteRow<'_>>(&self.table)
@@ -140,6 +184,19 @@ impl CheckpointStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_only_go_up_whatever_the_clock_does() {
+        let client = Client::default();
+        let mut store = CheckpointStore::new(client, "t", "s", "c", "0/1");
+        store.continue_after(5_000);
+        assert_eq!(store.next_version(1_000), 5_001); // the clock is behind the table
+        assert_eq!(store.next_version(9_000), 9_000);
+        assert_eq!(store.next_version(8_000), 9_001); // the clock stepped back
+        assert_eq!(store.next_version(9_001), 9_002);
+        store.continue_after(100); // lower: no effect
+        assert_eq!(store.next_version(0), 9_003);
+    }
 
     #[test]
     fn the_shipped_ddl_has_the_name_the_forwarder_replaces() {

@@ -82,6 +82,8 @@ pub struct ClickHouse {
     pub checkpoint_table: String,
     /// Create the checkpoint table if it does not exist.
     pub create_checkpoint_table: bool,
+    /// The longest an insert may take before it is given up and retried.
+    pub timeout: Duration,
 }
 
 /// When the open batch is sent.
@@ -126,6 +128,11 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// Print a one-line progress display to stderr.
     pub progress: bool,
+    /// Records refused in a row, with one error code and nothing accepted between, that
+    /// open the dead-letter breaker (see `forwarder::breaker`).
+    pub breaker_after: u32,
+    /// `/readyz` fails when records wait and nothing was inserted for this long.
+    pub ready_stall: Duration,
 }
 
 impl Config {
@@ -134,6 +141,18 @@ impl Config {
         let bad = |m: String| Err(super::Error::Config(m));
         if self.stream.is_empty() {
             return bad("the stream name or ARN is empty".into());
+        }
+        let url = &self.clickhouse.url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return bad(format!(
+                "--clickhouse-url {url:?}: the ClickHouse HTTP interface is an http:// or https:// URL"
+            ));
+        }
+        if self.clickhouse.timeout.is_zero() {
+            return bad("--clickhouse-timeout must be above zero".into());
+        }
+        if self.breaker_after == 0 {
+            return bad("--breaker-after must be at least 1".into());
         }
         if self.workers == 0 || self.worker_index >= self.workers {
             return bad(format!(

@@ -1,7 +1,7 @@
 //! Reading Kinesis: shard listing, iterators, and one reader task per shard.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_kinesis::primitives::DateTime;
@@ -30,6 +30,8 @@ pub enum KinesisError {
     NotFound(String),
     /// The request was refused as invalid (for example a sequence number no longer held).
     InvalidArgument(String),
+    /// The credentials were refused, or the caller may not read the stream.
+    Denied(String),
     /// Anything else (network, 5xx, access): retried.
     Other(String),
 }
@@ -41,10 +43,13 @@ impl std::fmt::Display for KinesisError {
             KinesisError::ExpiredIterator => f.write_str("shard iterator expired"),
             KinesisError::NotFound(m) => write!(f, "not found: {m}"),
             KinesisError::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            KinesisError::Denied(m) => write!(f, "access denied: {m}"),
             KinesisError::Other(m) => f.write_str(m),
         }
     }
 }
+
+impl std::error::Error for KinesisError {}
 
 fn sort<E>(e: aws_sdk_kinesis::error::SdkError<E>) -> KinesisError
 where
@@ -59,6 +64,14 @@ where
         Some("ExpiredIteratorException") => KinesisError::ExpiredIterator,
         Some("ResourceNotFoundException") => KinesisError::NotFound(text),
         Some("InvalidArgumentException") => KinesisError::InvalidArgument(text),
+        Some(
+            "AccessDeniedException"
+            | "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "IncompleteSignature"
+            | "MissingAuthenticationToken"
+            | "ExpiredTokenException",
+        ) => KinesisError::Denied(text),
         _ => KinesisError::Other(text),
     }
 }
@@ -81,7 +94,10 @@ impl Kinesis {
     /// Credentials and region from the default chain (env, profile, IMDS, …); the endpoint
     /// from `--endpoint-url` when given.
     pub async fn connect(cfg: &Config) -> Kinesis {
-        let mut loader = aws_config::from_env();
+        // The SDK's own retries are off: a retry inside one call would break the 5 calls
+        // per second per shard that the reader keeps, and the reader retries with backoff.
+        let mut loader =
+            aws_config::from_env().retry_config(aws_config::retry::RetryConfig::disabled());
         if let Some(region) = &cfg.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
@@ -122,14 +138,9 @@ impl Kinesis {
                     .flatten()
                     .map(str::to_string)
                     .collect();
-                let closed = s
-                    .sequence_number_range()
-                    .and_then(|r| r.ending_sequence_number())
-                    .is_some();
                 out.push(Shard {
                     id: s.shard_id().to_string(),
                     parents,
-                    closed,
                 });
             }
             token = page.next_token().map(str::to_string);
@@ -187,7 +198,7 @@ impl Kinesis {
 pub enum ReaderExit {
     /// The shard is closed and every record was handed over (the last chunk says so).
     ShardEnd,
-    /// `--once`: the shard is open and was read to its current end.
+    /// `--once`: the shard is open and was read to its end as of the start.
     CaughtUp,
     /// Shutdown.
     Cancelled,
@@ -205,7 +216,9 @@ pub struct ShardReader {
     pub position: Position,
     pub records_per_call: i32,
     pub idle_poll: Duration,
-    pub once: bool,
+    /// `--once`: the time the run started. The reader ends at the first answer that holds a
+    /// record that arrived after it, or none while caught up, so a busy shard is not chased.
+    pub once: Option<SystemTime>,
     pub tx: mpsc::Sender<Handover>,
     /// Read-buffer budget in bytes; a reader waits here while the buffer is full.
     pub budget: Arc<Semaphore>,
@@ -291,6 +304,12 @@ impl ShardReader {
             let behind = out.millis_behind_latest();
             let end = out.next_shard_iterator().is_none();
             let next = out.next_shard_iterator().map(str::to_string);
+            let out_arrivals: Vec<SystemTime> = out
+                .records()
+                .iter()
+                .filter_map(|r| r.approximate_arrival_timestamp())
+                .filter_map(|t| SystemTime::try_from(*t).ok())
+                .collect();
             let records: Vec<Record> = out
                 .records
                 .into_iter()
@@ -300,6 +319,9 @@ impl ShardReader {
                 })
                 .collect();
             let got_records = !records.is_empty();
+            let past_start = self
+                .once
+                .is_some_and(|start| out_arrivals.iter().any(|t| *t >= start));
             if let Some(last) = records.last() {
                 position = Position::After(last.sequence_number.clone());
             }
@@ -318,8 +340,12 @@ impl ShardReader {
                 return Ok(ReaderExit::ShardEnd);
             }
             iterator = next;
+            if past_start {
+                debug!(shard, "--once: reached the records written after the start");
+                return Ok(ReaderExit::CaughtUp);
+            }
             if !got_records {
-                if self.once && behind.unwrap_or(0) == 0 {
+                if self.once.is_some() && behind.unwrap_or(0) == 0 {
                     return Ok(ReaderExit::CaughtUp);
                 }
                 next_call = next_call.max(Instant::now() + self.idle_poll);

@@ -3,28 +3,39 @@
 //!
 //! One module per concept:
 //! - [`config`]: what the forwarder is told (built by the binary from flags and env vars);
-//! - [`shards`]: shard lineage and worker assignment (pure);
-//! - [`kinesis`]: one reader per shard (GetRecords, rate limit, iterator renewal);
-//! - [`batch`]: the open batch, cut by rows, bytes and time (pure);
-//! - [`encoder`]: the rows a batch becomes (raw records, or flattened rows for `--flatten local`);
-//! - [`columns`]: the destination's columns, as the column plan of `--flatten local`;
-//! - [`sink`]: inserts into ClickHouse, with deduplication tokens;
-//! - [`checkpoint`]: the checkpoint table;
-//! - [`retry`]: backoff with jitter;
-//! - [`stats`]: metrics and the progress line;
-//! - [`service`]: ties them together and handles shutdown.
+//! - `startup`: the checks before reading, and what ends the run at once;
+//! - `coordinator`: which shards are read, when and from where;
+//! - `shards`: shard lineage and worker assignment (pure);
+//! - `kinesis`: one reader per shard (GetRecords, rate limit, iterator renewal);
+//! - `batch`: the open batch, cut by rows, bytes and time (pure);
+//! - `delivery`: inserts, dead letters and checkpoints, in that order;
+//! - `codes`: what a ClickHouse error code says about the rows (pure);
+//! - `breaker`: tells bad records from a server that refuses everything (pure);
+//! - `encoder`: the rows a batch becomes (raw records, or flattened rows for `--flatten local`);
+//! - `columns`: the destination's columns, as the column plan of `--flatten local`;
+//! - `sink`: inserts into ClickHouse, with deduplication tokens;
+//! - `checkpoint`: the checkpoint table;
+//! - `retry`: backoff with jitter;
+//! - [`stats`]: metrics and the progress line; [`health`]: `/metrics`, `/healthz`, `/readyz`;
+//! - [`service`]: ties them together.
 
-pub mod batch;
-pub mod checkpoint;
-pub mod columns;
+mod batch;
+mod breaker;
+mod checkpoint;
+mod codes;
+mod columns;
 pub mod config;
-pub mod encoder;
+mod coordinator;
+mod delivery;
+mod encoder;
 pub mod error;
-pub mod kinesis;
-pub mod retry;
+pub mod health;
+mod kinesis;
+mod retry;
 pub mod service;
-pub mod shards;
-pub mod sink;
+mod shards;
+mod sink;
+mod startup;
 pub mod stats;
 
 pub use config::Config;

@@ -36,11 +36,6 @@ impl Backoff {
         self.base.saturating_mul(factor).min(self.max)
     }
 
-    /// Attempts since the last success.
-    pub fn attempts(&self) -> u32 {
-        self.attempt
-    }
-
     pub fn reset(&mut self) {
         self.attempt = 0;
     }
@@ -67,6 +62,5 @@ mod tests {
         assert_eq!(caps, [100, 200, 400, 800, 1600, 2000, 2000, 2000]);
         b.reset();
         assert_eq!(b.ceiling(), Duration::from_millis(100));
-        assert_eq!(b.attempts(), 0);
     }
 }

@@ -8,9 +8,6 @@ pub struct Shard {
     pub id: String,
     /// `ParentShardId` and `AdjacentParentShardId` (after a merge), when present.
     pub parents: Vec<String>,
-    /// The shard has an `EndingSequenceNumber`: it was split or merged away and takes no new
-    /// records.
-    pub closed: bool,
 }
 
 /// Whether worker `index` of `workers` reads `shard_id`.
@@ -73,11 +70,10 @@ pub fn ready<'a>(
 mod tests {
     use super::*;
 
-    fn shard(id: &str, parents: &[&str], closed: bool) -> Shard {
+    fn shard(id: &str, parents: &[&str]) -> Shard {
         Shard {
             id: id.into(),
             parents: parents.iter().map(|p| p.to_string()).collect(),
-            closed,
         }
     }
 
@@ -89,10 +85,10 @@ mod tests {
     fn children_wait_for_every_parent() {
         // 0 and 1 merged into 3; 2 split from nothing.
         let l = listing(&[
-            shard("s0", &[], true),
-            shard("s1", &[], true),
-            shard("s2", &[], false),
-            shard("s3", &["s0", "s1"], false),
+            shard("s0", &[]),
+            shard("s1", &[]),
+            shard("s2", &[]),
+            shard("s3", &["s0", "s1"]),
         ]);
         let none = HashSet::new();
         let ids = |v: Vec<&Shard>| v.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
@@ -106,7 +102,7 @@ mod tests {
 
     #[test]
     fn a_parent_gone_from_the_listing_does_not_block() {
-        let l = listing(&[shard("s5", &["s1"], false)]);
+        let l = listing(&[shard("s5", &["s1"])]);
         assert!(parents_done(&l["s5"], &l, &HashSet::new()));
     }
 

@@ -9,80 +9,56 @@ use clickhouse::sql::Identifier;
 use clickhouse::{Client, Compression};
 
 use super::batch::Batch;
+use super::codes;
 use super::columns::{self, DescribedColumn};
 use super::config::{ClickHouse, FlattenMode};
 use super::encoder::{ErrorRow, LocalEncoder, StreamRow, SOURCE};
-use super::Error;
 use crate::flatten::Options;
 
 /// Why an insert failed.
 #[derive(Debug)]
-pub enum InsertError {
-    /// Worth retrying as is: the network, a timeout, or a server condition that passes
-    /// (too many parts, memory, a missing table that an operator may create, …).
+pub(crate) enum InsertError {
+    /// Worth retrying as is: the network, a timeout, or any server error that is not
+    /// known to be about the rows (see [`codes`]).
     Transient(String),
-    /// The server refused the data itself (a parse or type error, a view that throws).
-    /// Retrying the same rows gives the same answer.
-    Rejected(String),
+    /// The server refused the rows themselves with data code `code` (a parse or type
+    /// error, a view's check). Retrying the same rows gives the same answer.
+    Rejected { code: u32, message: String },
 }
 
 impl InsertError {
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         match self {
-            InsertError::Transient(m) | InsertError::Rejected(m) => m,
+            InsertError::Transient(m) | InsertError::Rejected { message: m, .. } => m,
         }
     }
 }
 
-/// Server error codes that say nothing about the rows: retried, never dead-lettered.
-/// (Network and timeouts, load, access, and objects that do not exist yet.)
-const ENVIRONMENT_CODES: &[u32] = &[
-    3,   // UNEXPECTED_END_OF_FILE (a cut connection)
-    16,  // NO_SUCH_COLUMN_IN_TABLE
-    46,  // UNKNOWN_FUNCTION (the UDF is not registered)
-    60,  // UNKNOWN_TABLE
-    81,  // UNKNOWN_DATABASE
-    115, // UNKNOWN_SETTING (a server older than the insert's settings)
-    159, // TIMEOUT_EXCEEDED
-    164, // READONLY
-    192, // UNKNOWN_USER
-    193, // WRONG_PASSWORD
-    202, // TOO_MANY_SIMULTANEOUS_QUERIES
-    203, // NO_FREE_CONNECTION
-    209, // SOCKET_TIMEOUT
-    210, // NETWORK_ERROR
-    236, // ABORTED
-    241, // MEMORY_LIMIT_EXCEEDED
-    242, // TABLE_IS_READ_ONLY
-    252, // TOO_MANY_PARTS
-    319, // UNKNOWN_STATUS_OF_INSERT
-    394, // QUERY_WAS_CANCELLED
-    425, // SYSTEM_ERROR
-    439, // CANNOT_SCHEDULE_TASK
-    497, // ACCESS_DENIED
-    516, // AUTHENTICATION_FAILED
-    999, // KEEPER_EXCEPTION
-];
-
-/// The `N` of a `Code: N.` server message.
-pub fn server_code(message: &str) -> Option<u32> {
-    let rest = &message[message.find("Code: ")? + 6..];
-    let end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
-
 /// Sorts a client error into retry-as-is or refused-data.
-pub fn classify(e: clickhouse::error::Error) -> InsertError {
+pub(crate) fn classify(e: clickhouse::error::Error) -> InsertError {
     use clickhouse::error::Error as E;
     match e {
-        E::BadResponse(m) => match server_code(&m) {
-            Some(code) if !ENVIRONMENT_CODES.contains(&code) => InsertError::Rejected(m),
-            _ => InsertError::Transient(m),
+        E::BadResponse(m) => match codes::data_refusal(&m) {
+            Some(code) => InsertError::Rejected { code, message: m },
+            None => InsertError::Transient(m),
         },
-        other => InsertError::Transient(other.to_string()),
+        other => InsertError::Transient(error_chain(&other)),
     }
+}
+
+/// An error and its sources, `: `-separated (hyper and rustls put the cause in the source).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = s.source();
+    }
+    text
 }
 
 /// Backquotes an identifier.
@@ -101,7 +77,7 @@ pub fn quote_ident(name: &str) -> String {
 
 /// What an insert wrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Inserted {
+pub(crate) struct Inserted {
     /// Rows sent to the stream table or the destination.
     pub rows: usize,
     /// Records written to the errors table (local flattening only).
@@ -128,18 +104,18 @@ pub const LOCAL_INSERT_SETTINGS: &[(&str, &str)] = &[
     ("input_format_json_read_arrays_as_strings", "1"),
 ];
 
+/// The longest the body of an insert may take to send (at most `--clickhouse-timeout`).
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-const END_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The ClickHouse side of the forwarder.
-pub struct Sink {
+pub(crate) struct Sink {
     client: Client,
     cfg: ClickHouse,
     encoder: Option<LocalEncoder>,
 }
 
 impl Sink {
-    pub fn new(cfg: &ClickHouse, mode: FlattenMode, options: &Options) -> Sink {
+    pub(crate) fn new(cfg: &ClickHouse, mode: FlattenMode, options: &Options) -> Sink {
         let mut client = Client::default()
             .with_url(&cfg.url)
             .with_user(&cfg.user)
@@ -161,66 +137,61 @@ impl Sink {
         }
     }
 
-    pub fn client(&self) -> &Client {
+    pub(crate) fn client(&self) -> &Client {
         &self.client
     }
 
     /// Whether records are flattened here (`--flatten local`).
-    pub fn is_local(&self) -> bool {
+    pub(crate) fn is_local(&self) -> bool {
         self.encoder.is_some()
     }
 
-    /// The destination's columns, from `DESCRIBE TABLE`. An error here is worth retrying
-    /// (the server is not reachable, or the table not created yet).
-    pub async fn describe_destination(&self) -> Result<Vec<DescribedColumn>, Error> {
-        let t = &self.cfg.table;
-        let failed = |e: String| Error::ClickHouse(format!("cannot describe table {t}: {e}"));
+    /// The destination's columns, from `DESCRIBE TABLE`.
+    pub(crate) async fn describe_destination(
+        &self,
+    ) -> Result<Vec<DescribedColumn>, clickhouse::error::Error> {
         let body = self
             .client
             .query("DESCRIBE TABLE ?")
-            .bind(Identifier(t))
+            .bind(Identifier(&self.cfg.table))
             .with_setting("describe_include_subcolumns", "0")
             .with_setting("describe_include_virtual_columns", "0")
             .with_setting("describe_compact_output", "0")
-            .fetch_bytes("JSONEachRow")
-            .map_err(|e| failed(e.to_string()))?
+            .fetch_bytes("JSONEachRow")?
             .collect()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+            .await?;
         body.split(|&c| c == b'\n')
             .filter(|line| !line.is_empty())
-            .map(|line| serde_json::from_slice(line).map_err(|e| failed(e.to_string())))
+            .map(|line| {
+                serde_json::from_slice(line)
+                    .map_err(|e| clickhouse::error::Error::Custom(format!("DESCRIBE TABLE: {e}")))
+            })
             .collect()
     }
 
     /// The destination's sorting key as ClickHouse prints it (`id`, `pk, sk`): the DynamoDB
     /// key, which the column plan then requires of every item.
-    pub async fn sorting_key(&self) -> Result<String, Error> {
-        let t = &self.cfg.table;
-        let failed =
-            |e: String| Error::ClickHouse(format!("cannot read the sorting key of {t}: {e}"));
+    pub(crate) async fn sorting_key(&self) -> Result<String, clickhouse::error::Error> {
         let body = self
             .client
             .query(
                 "SELECT sorting_key FROM system.tables \
                  WHERE database = currentDatabase() AND name = ?",
             )
-            .bind(t.as_str())
-            .fetch_bytes("TSVRaw")
-            .map_err(|e| failed(e.to_string()))?
+            .bind(self.cfg.table.as_str())
+            .fetch_bytes("TSVRaw")?
             .collect()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+            .await?;
         Ok(String::from_utf8_lossy(&body).trim().to_string())
     }
 
     /// Gives the flattener the destination's column plan (`--flatten local`); returns the
     /// column list. Fails when the table cannot take the rows (see [`columns::plan`]).
-    pub fn use_columns(
+    pub(crate) fn use_columns(
         &mut self,
         described: &[DescribedColumn],
         sorting_key: &str,
-    ) -> Result<String, Error> {
+    ) -> Result<String, String> {
         let Some(enc) = &mut self.encoder else {
             return Ok(String::new());
         };
@@ -231,14 +202,13 @@ impl Sink {
             &o.version_field,
             &o.deleted_field,
             sorting_key,
-        )
-        .map_err(Error::Destination)?;
+        )?;
         enc.set_columns(Arc::new(plan));
         Ok(list)
     }
 
     /// The tables rows go to, for this mode.
-    pub fn target_tables(&self) -> Vec<&str> {
+    pub(crate) fn target_tables(&self) -> Vec<&str> {
         if self.encoder.is_some() {
             vec![&self.cfg.table, &self.cfg.errors_table]
         } else {
@@ -246,28 +216,33 @@ impl Sink {
         }
     }
 
-    /// Fails unless every table the forwarder writes to exists.
-    pub async fn check_tables(&self) -> Result<(), Error> {
+    /// The tables of [`Sink::target_tables`] that do not exist.
+    pub(crate) async fn missing_tables(&self) -> Result<Vec<String>, clickhouse::error::Error> {
+        let mut missing = Vec::new();
         for t in self.target_tables() {
             let n: u64 = self
                 .client
                 .query("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?")
                 .bind(t)
                 .fetch_one()
-                .await
-                .map_err(|e| Error::ClickHouse(format!("cannot check table {t}: {e}")))?;
+                .await?;
             if n == 0 {
-                return Err(Error::ClickHouse(format!(
-                    "table {t} does not exist in the database (create it with the scripts in sql/, \
-                     or `dynamo-flatten schema`)"
-                )));
+                missing.push(t.to_string());
             }
         }
-        Ok(())
+        Ok(missing)
+    }
+
+    /// The send and end timeouts of an insert.
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        (
+            Some(self.cfg.timeout.min(SEND_TIMEOUT)),
+            Some(self.cfg.timeout),
+        )
     }
 
     /// Inserts records `range` of `batch`, with deduplication token `token`.
-    pub async fn insert(
+    pub(crate) async fn insert(
         &mut self,
         batch: &Batch,
         range: Range<usize>,
@@ -298,7 +273,7 @@ impl Sink {
             .await
             .map_err(classify)?
             .with_setting("insert_deduplication_token", token)
-            .with_timeouts(Some(SEND_TIMEOUT), Some(END_TIMEOUT));
+            .with_timeouts(self.timeouts().0, self.timeouts().1);
         let rows = range.len();
         for i in range {
             insert
@@ -340,7 +315,8 @@ impl Sink {
             for (name, value) in LOCAL_INSERT_SETTINGS {
                 insert = insert.with_setting(*name, *value);
             }
-            let mut insert = insert.with_timeouts(Some(SEND_TIMEOUT), Some(END_TIMEOUT));
+            let (send, end) = self.timeouts();
+            let mut insert = insert.with_timeouts(send, end);
             insert
                 .send(Bytes::copy_from_slice(enc.body()))
                 .await
@@ -360,7 +336,7 @@ impl Sink {
     }
 
     /// Writes `(record, reason)` pairs to the errors table.
-    pub async fn insert_errors(
+    pub(crate) async fn insert_errors(
         &self,
         rows: &[(&[u8], &str)],
         token: &str,
@@ -371,7 +347,7 @@ impl Sink {
             .await
             .map_err(classify)?
             .with_setting("insert_deduplication_token", token)
-            .with_timeouts(Some(SEND_TIMEOUT), Some(END_TIMEOUT));
+            .with_timeouts(self.timeouts().0, self.timeouts().1);
         for (line, error) in rows {
             insert
                 .write(&ErrorRow {
@@ -392,26 +368,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_server_codes() {
-        assert_eq!(
-            server_code("Code: 395. DB::Exception: Value passed to 'throwIf' function is non-zero"),
-            Some(395)
-        );
-        assert_eq!(
-            server_code("bad response: Code: 60. DB::Exception: Unknown table"),
-            Some(60)
-        );
-        assert_eq!(server_code("connection refused"), None);
+    fn only_data_codes_are_refusals() {
         let e = |m: &str| classify(clickhouse::error::Error::BadResponse(m.into()));
         assert!(matches!(
             e("Code: 395. DB::Exception: x"),
-            InsertError::Rejected(_)
+            InsertError::Rejected { code: 395, .. }
         ));
         assert!(matches!(
             e("Code: 60. DB::Exception: x"),
             InsertError::Transient(_)
         ));
+        assert!(matches!(
+            e("Code: 754. DB::Exception: UDF: Original error: Code: 159. timeout"),
+            InsertError::Transient(_)
+        ));
         assert!(matches!(e("<html>502</html>"), InsertError::Transient(_)));
+        assert!(matches!(
+            classify(clickhouse::error::Error::TimedOut),
+            InsertError::Transient(_)
+        ));
     }
 
     #[test]

@@ -1,23 +1,29 @@
 //! Counters: Prometheus metrics (`/metrics`), the progress line, and the exit summary.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use metrics::{counter, gauge, histogram};
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-/// Serves Prometheus metrics on `addr` (path `/metrics`, or any path).
-pub fn serve_metrics(addr: SocketAddr) -> Result<(), super::Error> {
+/// Installs the Prometheus recorder; [`super::health`] serves what it renders.
+pub fn install_metrics() -> Result<PrometheusHandle, super::Error> {
     PrometheusBuilder::new()
-        .with_http_listener(addr)
         .set_buckets(&[
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         ])
-        .and_then(|b| b.install())
-        .map_err(|e| super::Error::Config(format!("cannot serve metrics on {addr}: {e}")))
+        .and_then(|b| b.install_recorder())
+        .map_err(|e| super::Error::Config(format!("cannot set up metrics: {e}")))
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// Totals since start, shared by every task.
@@ -32,11 +38,48 @@ pub struct Stats {
     pub shards_reading: AtomicU64,
     /// MillisBehindLatest of the last GetRecords answer, any shard.
     pub behind_ms: AtomicU64,
+    /// MillisBehindLatest of each shard being read.
+    behind: Mutex<HashMap<String, u64>>,
+    /// Start-up is done: ClickHouse and the stream answered, checkpoints are loaded.
+    pub started: AtomicBool,
+    /// When the process started and when a batch was last delivered (Unix ms; 0: never).
+    pub started_ms: AtomicU64,
+    pub last_insert_ms: AtomicU64,
+    /// The dead-letter breaker is open (see `forwarder::breaker`).
+    pub breaker_open: AtomicBool,
 }
 
 impl Stats {
     pub fn new() -> Arc<Stats> {
-        Arc::new(Stats::default())
+        let s = Stats::default();
+        s.started_ms.store(unix_ms(SystemTime::now()), Relaxed);
+        Arc::new(s)
+    }
+
+    /// The largest MillisBehindLatest of the shards being read.
+    pub fn max_behind_ms(&self) -> Option<u64> {
+        let map = self.behind.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().copied().max()
+    }
+
+    /// A shard's reader stopped: its lag is no longer reported.
+    pub fn shard_done(&self, shard: &str) {
+        let mut map = self.behind.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(shard);
+    }
+
+    /// Records read and not yet delivered (inserted or dead-lettered).
+    pub fn records_waiting(&self) -> u64 {
+        let done = self.records_inserted.load(Relaxed) + self.error_rows.load(Relaxed);
+        self.records_read.load(Relaxed).saturating_sub(done)
+    }
+
+    pub fn breaker(&self, open: bool) {
+        self.breaker_open.store(open, Relaxed);
+        gauge!("kinesis_forwarder_breaker_open").set(if open { 1.0 } else { 0.0 });
+        if open {
+            counter!("kinesis_forwarder_breaker_opened_total").increment(1);
+        }
     }
 
     pub fn read(&self, shard: &str, records: usize, bytes: usize, behind_ms: Option<i64>) {
@@ -44,7 +87,12 @@ impl Stats {
         counter!("kinesis_forwarder_records_read_total").increment(records as u64);
         counter!("kinesis_forwarder_bytes_read_total").increment(bytes as u64);
         if let Some(ms) = behind_ms {
-            self.behind_ms.store(ms.max(0) as u64, Relaxed);
+            let ms_u = u64::try_from(ms).unwrap_or(0);
+            self.behind_ms.store(ms_u, Relaxed);
+            self.behind
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(shard.to_string(), ms_u);
             gauge!("kinesis_forwarder_millis_behind_latest", "shard" => shard.to_string())
                 .set(ms as f64);
         }
@@ -55,6 +103,8 @@ impl Stats {
         self.bytes_inserted.fetch_add(bytes as u64, Relaxed);
         self.batches.fetch_add(1, Relaxed);
         self.error_rows.fetch_add(error_rows as u64, Relaxed);
+        self.last_insert_ms
+            .store(unix_ms(SystemTime::now()), Relaxed);
         counter!("kinesis_forwarder_records_inserted_total").increment(rows as u64);
         counter!("kinesis_forwarder_bytes_inserted_total").increment(bytes as u64);
         counter!("kinesis_forwarder_batches_total").increment(1);

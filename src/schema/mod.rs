@@ -340,7 +340,8 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
     let order: Vec<String> = keys.iter().map(|(_, k)| ident(k)).collect();
     let _ = writeln!(
         w,
-        ")\nENGINE = ReplacingMergeTree({}, {})\nORDER BY ({});",
+        ")\nENGINE = ReplacingMergeTree({}, {})\nORDER BY ({})\n\
+         SETTINGS non_replicated_deduplication_window = 1000;",
         ident(&spec.version_field),
         ident(&spec.deleted_field),
         order.join(", ")
@@ -354,7 +355,8 @@ pub fn render(spec: &Spec, inf: &Inferrer, opts: InferOptions) -> Result<String,
         w,
         "CREATE TABLE IF NOT EXISTS dynamo_errors\n(\n    at DateTime64(3) DEFAULT now64(3),\n    \
          `table` LowCardinality(String),\n    source LowCardinality(String),\n    error String,\n    \
-         line String\n)\nENGINE = MergeTree\nORDER BY (`table`, at);"
+         line String\n)\nENGINE = MergeTree\nORDER BY (`table`, at)\n\
+         SETTINGS non_replicated_deduplication_window = 1000;"
     );
 
     let _ = writeln!(
@@ -537,6 +539,7 @@ mod tests {
                 ")",
                 "ENGINE = ReplacingMergeTree(`version`, `is_deleted`)",
                 "ORDER BY (`id`)",
+                "SETTINGS non_replicated_deduplication_window = 1000",
             ]
         );
         assert!(sql.contains(

@@ -120,3 +120,27 @@ def s3_endpoint():
         yield endpoint
     finally:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def kinesis():
+    """A kinesalite server on 127.0.0.1 for one test module."""
+    from local_aws import LocalKinesis
+
+    with LocalKinesis() as k:
+        yield k
+
+
+@pytest.fixture(scope="module")
+def front(ch):
+    """The ClickHouse HTTP front over the session's chDB (tests/support), for one test module;
+    `front.port` is its port."""
+    sys.path.insert(0, str(REPO / "tests" / "support"))
+    import clickhouse_http_front as chf
+
+    f = chf.ClickHouseHTTPFront(ch.session)
+    _, port = f.start_in_thread()
+    f.port = port
+    yield f
+    f.stop()
+

@@ -273,6 +273,15 @@ class Forwarder:
             return -1.0
 
 
+# Short waits, for tests that watch a running forwarder.
+FAST = ["--batch-linger", "200ms", "--idle-poll", "100ms", "--discovery-interval", "1s"]
+
+
+def forwarder(tmp: Path, kinesis: LocalKinesis, stream: Stream, front, db: Database, *extra: str) -> Forwarder:
+    """A forwarder from `stream` into `db` through `front` (the ClickHouse HTTP front)."""
+    return Forwarder(tmp, kinesis, stream.name, front.port, db.name, *extra)
+
+
 def wait_until(pred, timeout: float, what: str, interval: float = 0.1):
     deadline = time.monotonic() + timeout
     while True:

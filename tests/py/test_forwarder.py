@@ -13,44 +13,20 @@ import random
 import signal
 import time
 
-import pytest
 from chdb_udf import quote
 from forwarder_env import (
     BAD_RECORDS,
+    FAST,
     SQL,
     Changes,
     Database,
-    Forwarder,
-    LocalKinesis,
     Stream,
     change_record,
     disorder,
+    forwarder,
     wait_until,
 )
 from sqlrun import split_statements
-
-FAST = ["--batch-linger", "200ms", "--idle-poll", "100ms", "--discovery-interval", "1s"]
-
-
-@pytest.fixture(scope="module")
-def kinesis():
-    with LocalKinesis() as k:
-        yield k
-
-
-@pytest.fixture(scope="module")
-def front(ch):
-    import clickhouse_http_front as chf
-
-    f = chf.ClickHouseHTTPFront(ch.session)
-    _, port = f.start_in_thread()
-    f.port = port
-    yield f
-    f.stop()
-
-
-def forwarder(tmp_path, kinesis, stream: Stream, front, db: Database, *extra: str) -> Forwarder:
-    return Forwarder(tmp_path, kinesis, stream.name, front.port, db.name, *extra)
 
 
 def test_two_shards_10k_records_both_flatten_paths_give_the_model(tmp_path, kinesis, front):
@@ -504,7 +480,7 @@ def test_local_flattening_refuses_a_destination_it_cannot_fill(tmp_path, kinesis
     stream = Stream(kinesis, "refusals", 1)
     stream.put(Changes().run(random.Random(11), 10, 10))
 
-    def refused(db: Database, *flags: str, code: int = 1) -> str:
+    def refused(db: Database, *flags: str, code: int = 3) -> str:
         f = forwarder(tmp_path / db.name, kinesis, stream, front, db, "--flatten", "local", *flags)
         (tmp_path / db.name).mkdir()
         f.start("--once")

@@ -11,6 +11,7 @@ use dynamo_flatten::flatten::Options;
 use dynamo_flatten::forwarder::config::{
     BatchLimits, ClickHouse, Config, ExpiredCheckpoint, FlattenMode, Secret, StartPosition,
 };
+use dynamo_flatten::forwarder::health;
 use dynamo_flatten::forwarder::service::Stop;
 use dynamo_flatten::forwarder::stats::{self, Stats};
 use dynamo_flatten::forwarder::{self, Error};
@@ -38,8 +39,14 @@ straight into <table>; records that cannot be read go to the errors table.
 
 After each batch is inserted, the last sequence number of each shard in it is written
 to the checkpoint table (sql/10_kinesis_checkpoints.sql); a restart goes on from there.
-Delivery is at least once: the destination's ReplacingMergeTree(version, is_deleted)
+Each insert carries a deduplication token, the same on every retry: with the shipped
+tables (non_replicated_deduplication_window) a retried insert lands once. Across a crash
+delivery is at least once, and the destination's ReplacingMergeTree(version, is_deleted)
 makes a repeated record harmless.
+
+Only errors that can come from the rows alone (parse and type errors, a view's throwIf,
+…) send a record to the errors table; every other fault is retried without end, and
+when record after record is refused the dead-letter breaker stops dead-lettering.
 
 AWS credentials and region come from the usual places (environment, profile, instance
 role). Secrets are never logged; give the ClickHouse password with CLICKHOUSE_PASSWORD
@@ -68,7 +75,11 @@ Examples:
   kinesis-forwarder ... --workers 2 --worker-index 1
 
 Exit status: 0 when done or stopped by SIGTERM/SIGINT after sending the open batch;
-1 on an error; 2 on bad flags.";
+1 on an error while running (an expired checkpoint, a stream deleted, a stop that came
+before the open batch was sent); 2 on bad flags; 3 when start-up finds what no retry can
+fix (ClickHouse refuses the user or password, an unknown database, a missing table or
+stream, a destination the rows cannot go into, a certificate that is not trusted).
+Once running, every ClickHouse and Kinesis fault is retried without end.";
 
 #[derive(Parser, Debug)]
 #[command(name = "kinesis-forwarder", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -128,6 +139,11 @@ struct Args {
         conflicts_with = "clickhouse_password"
     )]
     clickhouse_password_file: Option<PathBuf>,
+
+    /// The longest an insert may take (sending its rows and waiting for the answer) before
+    /// it is given up and retried.
+    #[arg(long, default_value = "180s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    clickhouse_timeout: Duration,
 
     /// ClickHouse database (default: the user's default database).
     #[arg(long, env = "CLICKHOUSE_DATABASE", value_name = "NAME")]
@@ -235,9 +251,20 @@ struct Args {
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     shutdown_timeout: Duration,
 
-    /// Serve Prometheus metrics on this address (any path, e.g. /metrics).
+    /// Serve Prometheus metrics (/metrics), /healthz and /readyz on this address.
     #[arg(long, env = "FORWARDER_METRICS_ADDR", value_name = "ADDR:PORT")]
     metrics_addr: Option<SocketAddr>,
+
+    /// /readyz fails when records wait and no batch was delivered for this long.
+    #[arg(long, default_value = "5min", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    ready_stall: Duration,
+
+    /// Records refused one after another (alone, with the same error code, nothing accepted
+    /// in between) that open the dead-letter breaker: ClickHouse is then taken to be at
+    /// fault, nothing more goes to the errors table, and the records are retried until it
+    /// accepts them.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    breaker_after: u32,
 
     /// Log format on stderr. Levels with RUST_LOG (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
@@ -342,6 +369,7 @@ fn config(args: Args) -> Result<Config, Error> {
             errors_table: args.errors_table,
             checkpoint_table: args.checkpoint_table,
             create_checkpoint_table: !args.no_create_checkpoint_table,
+            timeout: args.clickhouse_timeout,
         },
         flatten: match args.flatten {
             FlattenArg::Server => FlattenMode::Server,
@@ -363,6 +391,8 @@ fn config(args: Args) -> Result<Config, Error> {
         shutdown_timeout: args.shutdown_timeout,
         metrics_addr: args.metrics_addr,
         progress,
+        breaker_after: args.breaker_after,
+        ready_stall: args.ready_stall,
     })
 }
 
@@ -427,16 +457,20 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let stats = Stats::new();
         if let Some(addr) = cfg.metrics_addr {
-            if let Err(e) = stats::serve_metrics(addr) {
+            let served = match stats::install_metrics() {
+                Ok(handle) => health::serve(addr, handle, stats.clone(), cfg.ready_stall).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = served {
                 error!("{e}");
-                return ExitCode::from(2);
+                return ExitCode::from(e.exit_code());
             }
-            info!(%addr, "serving Prometheus metrics");
+            info!(%addr, "serving /metrics, /healthz and /readyz");
         }
         let stop = Stop::default();
         tokio::spawn(watch_signals(stop.clone(), cfg.shutdown_timeout));
-        let stats = Stats::new();
         let progress_stop = CancellationToken::new();
         let progress = cfg
             .progress
@@ -459,7 +493,7 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 error!("{e}");
-                ExitCode::FAILURE
+                ExitCode::from(e.exit_code())
             }
         }
     })

@@ -1,0 +1,266 @@
+//! Start-up: the ClickHouse side (tables, the destination's columns, the checkpoints),
+//! then the stream's shards.
+//!
+//! A server that does not answer yet is waited for, with backoff. What no retry can fix
+//! ends the run with [`Error::StartUp`] (exit status 3) and a message that says what to
+//! change: a refused user or password, an unknown database, a table or stream that does
+//! not exist, a destination the rows cannot go into, a certificate that is not trusted.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::checkpoint::{Checkpoint, CheckpointStore};
+use super::codes;
+use super::config::{Config, ExpiredCheckpoint};
+use super::kinesis::{Kinesis, KinesisError};
+use super::retry::Backoff;
+use super::shards::Shard;
+use super::sink::{error_chain, Sink};
+use super::stats::Stats;
+use super::Error;
+
+/// What start-up found.
+pub(crate) struct Started {
+    pub checkpoints: HashMap<String, Checkpoint>,
+    /// The highest checkpoint version in the table.
+    pub newest_version: u64,
+    pub kinesis: Kinesis,
+    pub listed: Vec<Shard>,
+}
+
+/// Why a start-up step failed.
+enum Step {
+    Retry(String),
+    Fatal(String),
+}
+
+/// Sorts a ClickHouse error met at start-up.
+fn clickhouse_step(what: &str, e: clickhouse::error::Error) -> Step {
+    let text = format!("{what}: {}", error_chain(&e));
+    let fatal = match &e {
+        clickhouse::error::Error::BadResponse(m) => codes::is_start_up_fatal(m),
+        _ => is_fatal_connection_error(&text),
+    };
+    if fatal {
+        Step::Fatal(text)
+    } else {
+        Step::Retry(text)
+    }
+}
+
+/// A connection that can never succeed as configured: the server's certificate is not
+/// trusted (pass `--clickhouse-ca-file`), or the URL cannot be used.
+fn is_fatal_connection_error(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    [
+        "certificate",
+        "scheme is not http",
+        "invalid url",
+        "invalid dns name",
+    ]
+    .iter()
+    .any(|p| t.contains(p))
+}
+
+/// Runs start-up; `None` when `shutdown` came first.
+pub(crate) async fn start(
+    cfg: &Config,
+    sink: &mut Sink,
+    store: &CheckpointStore,
+    stats: &Stats,
+    shutdown: &CancellationToken,
+) -> Result<Option<Started>, Error> {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(15));
+    let (checkpoints, newest_version) = loop {
+        match clickhouse_side(cfg, sink, store).await {
+            Ok(c) => break c,
+            Err(Step::Fatal(m)) => return Err(Error::start_up(m)),
+            Err(Step::Retry(m)) => {
+                let d = backoff.next_delay();
+                warn!(error = %m, delay_ms = d.as_millis() as u64, "ClickHouse not ready; retrying");
+                stats.retry("clickhouse_start");
+                if sleep_or(shutdown, d).await {
+                    return Ok(None);
+                }
+            }
+        }
+    };
+    info!(
+        stream = %cfg.stream,
+        table = %cfg.clickhouse.table,
+        flatten = ?cfg.flatten,
+        worker = %cfg.worker_label(),
+        checkpoints = checkpoints.len(),
+        "starting"
+    );
+
+    let kinesis = Kinesis::connect(cfg).await;
+    let listed = loop {
+        match kinesis.list_shards().await {
+            Ok(l) => break l,
+            Err(e @ (KinesisError::NotFound(_) | KinesisError::Denied(_))) => {
+                return Err(Error::StartUp {
+                    what: format!("cannot read stream {}", cfg.stream),
+                    source: Some(Box::new(e)),
+                });
+            }
+            Err(e) => {
+                let d = backoff.next_delay();
+                warn!(error = %e, delay_ms = d.as_millis() as u64, "ListShards failed; retrying");
+                stats.retry("list_shards");
+                if sleep_or(shutdown, d).await {
+                    return Ok(None);
+                }
+            }
+        }
+    };
+    check_expired(cfg, &checkpoints, &listed)?;
+    Ok(Some(Started {
+        checkpoints,
+        newest_version,
+        kinesis,
+        listed,
+    }))
+}
+
+/// The checkpoint table, the tables rows go to, the destination's columns (`--flatten
+/// local`) and the checkpoints, in one attempt.
+async fn clickhouse_side(
+    cfg: &Config,
+    sink: &mut Sink,
+    store: &CheckpointStore,
+) -> Result<(HashMap<String, Checkpoint>, u64), Step> {
+    let ch = &cfg.clickhouse;
+    if ch.create_checkpoint_table {
+        store
+            .create_table()
+            .await
+            .map_err(|e| clickhouse_step("cannot create the checkpoint table", e))?;
+    }
+    let mut missing = sink
+        .missing_tables()
+        .await
+        .map_err(|e| clickhouse_step("cannot look up the tables", e))?;
+    if !ch.create_checkpoint_table
+        && !store
+            .exists()
+            .await
+            .map_err(|e| clickhouse_step("cannot look up the checkpoint table", e))?
+    {
+        missing.push(ch.checkpoint_table.clone());
+    }
+    if !missing.is_empty() {
+        return Err(Step::Fatal(format!(
+            "table(s) {} do not exist in database {}: create them with the scripts in sql/ \
+             (or `dynamo-flatten schema`)",
+            missing.join(", "),
+            ch.database.as_deref().unwrap_or("(the user's default)")
+        )));
+    }
+    if sink.is_local() {
+        let described = sink
+            .describe_destination()
+            .await
+            .map_err(|e| clickhouse_step(&format!("cannot describe table {}", ch.table), e))?;
+        let key = sink.sorting_key().await.map_err(|e| {
+            clickhouse_step(&format!("cannot read the sorting key of {}", ch.table), e)
+        })?;
+        // A destination the flattened rows cannot go into needs DDL, not a retry.
+        let list = sink
+            .use_columns(&described, &key)
+            .map_err(|m| Step::Fatal(format!("destination: {m}")))?;
+        info!(table = %ch.table, columns = %list, "column plan from DESCRIBE TABLE");
+    }
+    let checkpoints = store
+        .load()
+        .await
+        .map_err(|e| clickhouse_step("cannot read the checkpoints", e))?;
+    let newest = store
+        .newest_version()
+        .await
+        .map_err(|e| clickhouse_step("cannot read the checkpoints", e))?;
+    Ok((checkpoints, newest))
+}
+
+/// A checkpoint of an unfinished shard that the stream no longer lists: the shard aged out
+/// of the stream's retention, and the changes after the checkpoint are gone.
+fn check_expired(
+    cfg: &Config,
+    checkpoints: &HashMap<String, Checkpoint>,
+    listed: &[Shard],
+) -> Result<(), Error> {
+    let ids: HashSet<&str> = listed.iter().map(|s| s.id.as_str()).collect();
+    let mut gone: Vec<&String> = checkpoints
+        .iter()
+        .filter(|(id, c)| !c.shard_end && !ids.contains(id.as_str()))
+        .map(|(id, _)| id)
+        .collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    gone.sort();
+    let msg = format!(
+        "the checkpoints of shard(s) {} are older than the stream's retention: those shards \
+         are no longer in the stream, so changes after the checkpoints were lost. Reload the \
+         table from a new export (sql/03) and delete its checkpoints, or pass \
+         --on-expired-checkpoint trim-horizon to go on from the oldest records the stream holds",
+        gone.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    match cfg.expired_checkpoint {
+        ExpiredCheckpoint::Fail => Err(Error::CheckpointExpired(msg)),
+        ExpiredCheckpoint::TrimHorizon => {
+            warn!("{msg}; going on as asked");
+            Ok(())
+        }
+    }
+}
+
+/// Sleeps `d`; true when `token` is cancelled first.
+pub(crate) async fn sleep_or(token: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = token.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_no_retry_fixes() {
+        let bad = |m: &str| clickhouse::error::Error::BadResponse(m.into());
+        assert!(matches!(
+            clickhouse_step("x", bad("Code: 516. DB::Exception: Authentication failed")),
+            Step::Fatal(_)
+        ));
+        assert!(matches!(
+            clickhouse_step(
+                "x",
+                bad("Code: 81. DB::Exception: Database nope does not exist")
+            ),
+            Step::Fatal(_)
+        ));
+        assert!(matches!(
+            clickhouse_step("x", bad("Code: 241. DB::Exception: Memory limit")),
+            Step::Retry(_)
+        ));
+        assert!(matches!(
+            clickhouse_step("x", clickhouse::error::Error::TimedOut),
+            Step::Retry(_)
+        ));
+        assert!(is_fatal_connection_error(
+            "network error: invalid peer certificate: UnknownIssuer"
+        ));
+        assert!(is_fatal_connection_error("invalid URL, scheme is not http"));
+        assert!(!is_fatal_connection_error(
+            "network error: tcp connect error: Connection refused (os error 111)"
+        ));
+    }
+}
