@@ -313,13 +313,17 @@ Action = Forward | LoseResponse | Reset | Answer
 @dataclass(frozen=True)
 class Seen:
     """One request the proxy received: when (time.monotonic()), its operation, the fault
-    injected (None when forwarded as is), its method and target."""
+    injected (None when forwarded as is), its method, target and headers."""
 
     t: float
     op: str | None
     fault: str | None
     method: str
     target: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
 
 def max_in_window(times: list[float], width: float = 1.0) -> int:
@@ -606,7 +610,7 @@ class FaultProxy:
         kind = self._draw(req, op)
         self.arrived(req, op, kind, t)
         with self._lock:
-            self.log.append(Seen(t, op, kind, req.method, req.target))
+            self.log.append(Seen(t, op, kind, req.method, req.target, tuple(req.headers)))
         action = self.fault(kind, req, op) if kind else Forward()
 
         if isinstance(action, Reset):
