@@ -15,6 +15,17 @@ cause really happened (``proxy.injected``).
 
 Both proxies are context managers as well (``with ClickHouseFaultProxy(port) as proxy:``).
 
+What a proxy offers (FaultProxy; the subclasses add their own, below)
+    ``port``, ``endpoint``          where clients connect (the port is bound at construction)
+    ``start()``, ``stop()``
+    ``set_faults(rates, once_per=None)``, ``clear()``, ``rates``, ``spread(total, kinds)``
+    ``refuse_for(seconds)``, ``refusing``, ``wait_listening()``
+    ``injected``                    Counter of the faults injected, per kind
+    ``calls``                       Counter of the requests received, per operation (for
+                                    those the proxy names one)
+    ``log``                         every request: ``Seen(t, op, fault, method, target,
+                                    headers)``, in order of arrival
+
 How requests travel
     Client connections are kept alive (HTTP/1.1); request bodies framed by Content-Length or
     chunked transfer coding are read whole, then sent unchanged on a new upstream
@@ -47,11 +58,16 @@ KinesisFaultProxy (in front of kinesalite)
     are traced from GetShardIterator (the request's ShardId, the answer's ShardIterator) and
     from each GetRecords answer (its NextShardIterator belongs to the same shard).
     ``max_calls_per_second(shard)`` is the most calls of one shard within any half-open
-    one-second window [t, t + 1).
+    one-second window [t, t + 1); ``get_records`` holds the calls as (time, shard), and
+    ``shards_called()`` counts them per shard. The SDKs number their own retries of a call
+    in the ``amz-sdk-request`` header (``attempt=2; max=3``), which ``log`` keeps.
 
 ClickHouseFaultProxy (in front of a ClickHouse HTTP interface)
     Faults hit INSERT requests only (the statement is the ``query`` URL parameter, or starts
-    the body); other requests are always forwarded.
+    the body: ``statement(req)``, ``insert_table(req)``); other requests are always
+    forwarded. ``dedup_token(req)`` is a request's ``insert_deduplication_token``: with
+    ``set_faults({...}, once_per=proxy.dedup_token)`` only the first attempt of each insert
+    is faulted.
 
     ``lost_response``       forwarded and committed upstream, then the connection is closed
                             without an answer
@@ -175,9 +191,6 @@ class Response(Message):
 
     def keep_alive(self) -> bool:
         return not (self.close_delimited or self.has_token("Connection", "close"))
-
-    def json(self) -> dict:
-        return json.loads(self.body or b"{}")
 
     def encode(self) -> bytes:
         return self.head + self.raw_body
@@ -928,6 +941,7 @@ class TLSFiles:
     def server_context(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.cert, self.key)
+        ctx.set_alpn_protocols(["http/1.1"])
         return ctx
 
     def client_context(self) -> ssl.SSLContext:
