@@ -53,6 +53,7 @@ pub struct CheckpointStore {
     consumer: String,
     worker: String,
     last_version: u64,
+    timeout: Option<std::time::Duration>,
 }
 
 impl CheckpointStore {
@@ -64,7 +65,14 @@ impl CheckpointStore {
             consumer: consumer.to_string(),
             worker: worker.to_string(),
             last_version: 0,
+            timeout: None,
         }
+    }
+
+    /// Gives up a write that takes longer than `timeout` (it is then retried).
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// `CREATE TABLE IF NOT EXISTS` with the configured name.
@@ -162,7 +170,8 @@ impl CheckpointStore {
             .client
             .insert::<WriteRow<'_>>(&self.table)
             .await
-            .map_err(classify)?;
+            .map_err(classify)?
+            .with_timeouts(self.timeout, self.timeout);
         for (shard_id, c) in rows {
             insert
                 .write(&WriteRow {

@@ -61,7 +61,7 @@ pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, 
         )
     };
     let reader_store = store(sink.client().clone());
-    let mut writer_store = store(sink.client().clone());
+    let mut writer_store = store(sink.client().clone()).with_timeout(ch.timeout);
 
     let Some(started) =
         startup::start(&cfg, &mut sink, &reader_store, &stats, &stop.shutdown).await?

@@ -136,6 +136,13 @@ class Stream:
             for rec, res in zip(part, r["Records"]):
                 self.sent.append((res["ShardId"], int(res["SequenceNumber"]), rec))
 
+    def last_sequence_numbers(self) -> dict[str, int]:
+        """Per shard, the sequence number of the last record put."""
+        last: dict[str, int] = {}
+        for shard, seq, _ in self.sent:
+            last[shard] = max(last.get(shard, 0), seq)
+        return last
+
     def shards(self) -> dict[str, dict]:
         return {s["ShardId"]: s for s in self.c.list_shards(StreamName=self.name)["Shards"]}
 

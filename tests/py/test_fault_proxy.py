@@ -24,15 +24,12 @@ from forwarder_env import (  # puts tests/support on the path
 )
 
 # isort: split
-import test_forwarder
 from fault_proxy import (
     ClickHouseFaultProxy,
     KinesisFaultProxy,
     make_tls_files,
     max_in_window,
 )
-
-kinesis, front = test_forwarder.kinesis, test_forwarder.front  # the module's fixtures, shared
 
 
 def kinesis_client(endpoint: str):

@@ -56,10 +56,7 @@ def test_two_shards_10k_records_both_flatten_paths_give_the_model(tmp_path, kine
     assert all(e[0] == "people" and e[1] == "stream" and e[2] for e in errors)
     assert errors == local.errors()
     # Each shard's checkpoint is its last record; both shards are open.
-    last = {}
-    for shard, seq, _ in stream.sent:
-        last[shard] = max(last.get(shard, 0), seq)
-    assert server.checkpoints() == {s: (q, False) for s, q in last.items()}
+    assert server.checkpoints() == {s: (q, False) for s, q in stream.last_sequence_numbers().items()}
     assert local.checkpoints() == server.checkpoints()
 
 
@@ -122,10 +119,7 @@ def test_split_and_merge_while_running(tmp_path, kinesis, front):
                            "shardId-000000000004": ["shardId-000000000003", "shardId-000000000001"]}.items():
         for p in parents:
             assert int(first[child]) > int(ended[p]), (child, p)
-    last = {}
-    for shard, seq, _ in stream.sent:
-        last[shard] = max(last.get(shard, 0), seq)
-    assert {s: q for s, (q, _) in db.checkpoints().items()} == last
+    assert {s: q for s, (q, _) in db.checkpoints().items()} == stream.last_sequence_numbers()
 
 
 def test_sigkill_at_10_random_points_loses_nothing(tmp_path, kinesis, front):
@@ -217,10 +211,7 @@ def test_sigterm_mid_batch_sends_the_open_batch_and_exits_0(tmp_path, kinesis, f
         if f.alive():
             f.kill()
     assert db.state() == model.expected()
-    last = {}
-    for shard, seq, _ in stream.sent:
-        last[shard] = max(last.get(shard, 0), seq)
-    assert {s: q for s, (q, _) in db.checkpoints().items()} == last
+    assert {s: q for s, (q, _) in db.checkpoints().items()} == stream.last_sequence_numbers()
     assert "SIGTERM received" in f.log()
 
 

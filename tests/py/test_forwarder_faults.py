@@ -31,10 +31,7 @@ from forwarder_env import (  # puts tests/support on the path
 )
 
 # isort: split
-import test_forwarder
 from fault_proxy import ClickHouseFaultProxy, KinesisFaultProxy
-
-kinesis, front = test_forwarder.kinesis, test_forwarder.front  # the module's fixtures, shared
 
 RATE = 0.2
 MIN_INJECTED = 3
@@ -62,13 +59,6 @@ def forwarder_via(tmp_path, kinesis, stream: Stream, db: Database, kinesis_endpo
     f = Forwarder(tmp_path, kinesis, stream.name, clickhouse_port, db.name, *extra)
     f.args[f.args.index("--endpoint-url") + 1] = kinesis_endpoint
     return f
-
-
-def last_sequence_numbers(stream: Stream) -> dict[str, int]:
-    last: dict[str, int] = {}
-    for shard, seq, _ in stream.sent:
-        last[shard] = max(last.get(shard, 0), seq)
-    return last
 
 
 def test_every_fault_at_20_percent_with_a_split_gives_the_model(tmp_path, kinesis, front):
@@ -103,7 +93,7 @@ def test_every_fault_at_20_percent_with_a_split_gives_the_model(tmp_path, kinesi
             kp.clear()
             cp.clear()
 
-            last = last_sequence_numbers(stream)
+            last = stream.last_sequence_numbers()
             wait_until(lambda: {s: q for s, (q, _) in db.checkpoints().items()} == last, 60,
                        "every shard checkpointed at its last record")
             metrics = f.metrics()

@@ -48,13 +48,6 @@ def seen(db: Database) -> list[str]:
     return [r[0] for r in db.rows(f"SELECT line FROM {db.name}.seen")]
 
 
-def last_sequence_numbers(stream: Stream) -> dict[str, int]:
-    last: dict[str, int] = {}
-    for shard, seq, _ in stream.sent:
-        last[shard] = max(last.get(shard, 0), seq)
-    return last
-
-
 # -- what counts as refused data -------------------------------------------------------------
 
 
@@ -110,7 +103,7 @@ def test_a_server_that_refuses_every_record_opens_the_breaker_and_loses_nothing(
     # function; no good record did.
     assert sorted(e[3] for e in db.errors()) == sorted(BAD_RECORDS)
     assert "accepts records again: the dead-letter breaker is closed" in f.log()
-    assert db.checkpoints() == {s: (q, False) for s, q in last_sequence_numbers(stream).items()}
+    assert db.checkpoints() == {s: (q, False) for s, q in stream.last_sequence_numbers().items()}
 
 
 # -- start-up ----------------------------------------------------------------------------------
@@ -322,7 +315,7 @@ def test_checkpoint_versions_go_on_from_the_table_not_the_clock(tmp_path, kinesi
     stream.put(model.run(rng, 100, 50))
     f.run_once()
     f.run_once()
-    assert db.checkpoints() == {shard: (last_sequence_numbers(stream)[shard], False)}
+    assert db.checkpoints() == {shard: (stream.last_sequence_numbers()[shard], False)}
     newest = int(db.rows("SELECT max(version) FROM fwd_versions.kinesis_checkpoints")[0][0])
     assert newest > ahead
     # Nothing was read twice: the third run started after the second one's checkpoint.
