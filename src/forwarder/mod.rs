@@ -8,6 +8,7 @@
 //! - [`batch`]: the open batch, cut by rows, bytes and time (pure);
 //! - [`encoder`]: the rows a batch becomes (raw records, or flattened rows for `--flatten local`);
 //! - [`columns`]: the destination's columns, as the column plan of `--flatten local`;
+//! - `client`: the ClickHouse HTTP client, with TLS for `https://`;
 //! - [`sink`]: inserts into ClickHouse, with deduplication tokens;
 //! - [`checkpoint`]: the checkpoint table;
 //! - [`retry`]: backoff with jitter;
@@ -16,6 +17,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+mod client;
 pub mod columns;
 pub mod config;
 pub mod encoder;

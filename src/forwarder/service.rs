@@ -28,7 +28,7 @@ use super::config::{BatchLimits, Config, ExpiredCheckpoint, StartPosition};
 use super::kinesis::{Handover, Kinesis, KinesisError, Position, ReaderExit, ShardReader};
 use super::retry::Backoff;
 use super::shards::{self, Shard};
-use super::sink::{InsertError, Inserted, Sink};
+use super::sink::{startup_error, InsertError, Inserted, Sink};
 use super::stats::Stats;
 use super::Error;
 
@@ -57,7 +57,8 @@ pub struct Stop {
 /// Runs until `--once` is done or `stop.shutdown` is cancelled.
 pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, Error> {
     cfg.validate()?;
-    let mut sink = Sink::new(&cfg.clickhouse, cfg.flatten, &cfg.flatten_options);
+    let mut sink =
+        Sink::new(&cfg.clickhouse, cfg.flatten, &cfg.flatten_options).map_err(Error::Config)?;
     let ch = &cfg.clickhouse;
     let store = |client| {
         CheckpointStore::new(
@@ -80,15 +81,12 @@ pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, 
                 reader_store
                     .create_table()
                     .await
-                    .map_err(|e| format!("cannot create the checkpoint table: {e}"))?;
+                    .map_err(|e| startup_error("cannot create the checkpoint table", &e))?;
             }
-            sink.check_tables().await.map_err(|e| e.to_string())?;
+            sink.check_tables().await?;
             let described = if sink.is_local() {
-                let columns = sink
-                    .describe_destination()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let key = sink.sorting_key().await.map_err(|e| e.to_string())?;
+                let columns = sink.describe_destination().await?;
+                let key = sink.sorting_key().await?;
                 Some((columns, key))
             } else {
                 None
@@ -96,11 +94,13 @@ pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, 
             let checkpoints = reader_store
                 .load()
                 .await
-                .map_err(|e| format!("cannot read checkpoints: {e}"))?;
-            Ok::<_, String>((checkpoints, described))
+                .map_err(|e| startup_error("cannot read checkpoints", &e))?;
+            Ok::<_, Error>((checkpoints, described))
         };
         match attempt.await {
             Ok(c) => break c,
+            // A TLS failure: retrying cannot fix it.
+            Err(e @ Error::Config(_)) => return Err(e),
             Err(e) => {
                 let d = backoff.next_delay();
                 warn!(error = %e, delay_ms = d.as_millis() as u64, "ClickHouse not ready; retrying");

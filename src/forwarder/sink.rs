@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clickhouse::sql::Identifier;
-use clickhouse::{Client, Compression};
+use clickhouse::Client;
 
 use super::batch::Batch;
+use super::client;
 use super::columns::{self, DescribedColumn};
 use super::config::{ClickHouse, FlattenMode};
 use super::encoder::{ErrorRow, LocalEncoder, StreamRow, SOURCE};
@@ -81,7 +82,16 @@ pub fn classify(e: clickhouse::error::Error) -> InsertError {
             Some(code) if !ENVIRONMENT_CODES.contains(&code) => InsertError::Rejected(m),
             _ => InsertError::Transient(m),
         },
-        other => InsertError::Transient(other.to_string()),
+        other => InsertError::Transient(client::error_chain(&other)),
+    }
+}
+
+/// A failed call at start-up, `context` first: a TLS failure is a configuration error (the
+/// same handshake gives the same answer), anything else is worth retrying.
+pub fn startup_error(context: &str, e: &clickhouse::error::Error) -> Error {
+    match client::tls_failure(e) {
+        Some(m) => Error::Config(format!("{context}: {m}")),
+        None => Error::ClickHouse(format!("{context}: {}", client::error_chain(e))),
     }
 }
 
@@ -139,26 +149,13 @@ pub struct Sink {
 }
 
 impl Sink {
-    pub fn new(cfg: &ClickHouse, mode: FlattenMode, options: &Options) -> Sink {
-        let mut client = Client::default()
-            .with_url(&cfg.url)
-            .with_user(&cfg.user)
-            .with_compression(if cfg.lz4 {
-                Compression::Lz4
-            } else {
-                Compression::None
-            });
-        if !cfg.password.is_empty() {
-            client = client.with_password(cfg.password.expose());
-        }
-        if let Some(db) = &cfg.database {
-            client = client.with_database(db);
-        }
-        Sink {
-            client,
+    /// Fails when the client cannot be built (a `--clickhouse-ca-file` that cannot be used).
+    pub fn new(cfg: &ClickHouse, mode: FlattenMode, options: &Options) -> Result<Sink, String> {
+        Ok(Sink {
+            client: client::build(cfg)?,
             cfg: cfg.clone(),
             encoder: (mode == FlattenMode::Local).then(|| LocalEncoder::new(options.clone())),
-        }
+        })
     }
 
     pub fn client(&self) -> &Client {
@@ -174,7 +171,8 @@ impl Sink {
     /// (the server is not reachable, or the table not created yet).
     pub async fn describe_destination(&self) -> Result<Vec<DescribedColumn>, Error> {
         let t = &self.cfg.table;
-        let failed = |e: String| Error::ClickHouse(format!("cannot describe table {t}: {e}"));
+        let context = format!("cannot describe table {t}");
+        let failed = |e: clickhouse::error::Error| startup_error(&context, &e);
         let body = self
             .client
             .query("DESCRIBE TABLE ?")
@@ -183,13 +181,16 @@ impl Sink {
             .with_setting("describe_include_virtual_columns", "0")
             .with_setting("describe_compact_output", "0")
             .fetch_bytes("JSONEachRow")
-            .map_err(|e| failed(e.to_string()))?
+            .map_err(failed)?
             .collect()
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(failed)?;
         body.split(|&c| c == b'\n')
             .filter(|line| !line.is_empty())
-            .map(|line| serde_json::from_slice(line).map_err(|e| failed(e.to_string())))
+            .map(|line| {
+                serde_json::from_slice(line)
+                    .map_err(|e| Error::ClickHouse(format!("{context}: {e}")))
+            })
             .collect()
     }
 
@@ -197,8 +198,8 @@ impl Sink {
     /// key, which the column plan then requires of every item.
     pub async fn sorting_key(&self) -> Result<String, Error> {
         let t = &self.cfg.table;
-        let failed =
-            |e: String| Error::ClickHouse(format!("cannot read the sorting key of {t}: {e}"));
+        let context = format!("cannot read the sorting key of {t}");
+        let failed = |e: clickhouse::error::Error| startup_error(&context, &e);
         let body = self
             .client
             .query(
@@ -207,10 +208,10 @@ impl Sink {
             )
             .bind(t.as_str())
             .fetch_bytes("TSVRaw")
-            .map_err(|e| failed(e.to_string()))?
+            .map_err(failed)?
             .collect()
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(failed)?;
         Ok(String::from_utf8_lossy(&body).trim().to_string())
     }
 
@@ -255,7 +256,7 @@ impl Sink {
                 .bind(t)
                 .fetch_one()
                 .await
-                .map_err(|e| Error::ClickHouse(format!("cannot check table {t}: {e}")))?;
+                .map_err(|e| startup_error(&format!("cannot check table {t}"), &e))?;
             if n == 0 {
                 return Err(Error::ClickHouse(format!(
                     "table {t} does not exist in the database (create it with the scripts in sql/, \
