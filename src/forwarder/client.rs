@@ -143,12 +143,7 @@ fn https_client(ca: Option<RootCertStore>) -> Result<Client, String> {
 pub(crate) fn tls_failure(e: &clickhouse::error::Error) -> Option<String> {
     let mut next: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = next {
-        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
-            err.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(tls) = tls {
+        if let Some(tls) = rustls_error(err) {
             let hint = match tls {
                 rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
                     " (the server's certificate is not signed by a trusted root: give its CA \
@@ -162,6 +157,17 @@ pub(crate) fn tls_failure(e: &clickhouse::error::Error) -> Option<String> {
         next = err.source();
     }
     None
+}
+
+/// `err` if it is a rustls error, or the rustls error that `io::Error`s wrap (hyper-rustls
+/// wraps the `io::Error` of tokio-rustls, which wraps the rustls error).
+fn rustls_error<'a>(mut err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        err = err.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
 }
 
 /// An error and its sources, `a: b: c`, without repeating what a message already holds.
@@ -315,11 +321,10 @@ h3ZW21kEhayGadPwessSwzYqZ1YGAj/i88WKdOulmLOwVPJLAa6UTXgq2g==
     }
 
     #[test]
-    fn error_chains_do_not_repeat_themselves() {
-        let io = std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
-        );
+    fn tls_failures_are_found_in_the_error_chain() {
+        // As hyper-rustls reports a failed handshake: an io::Error around tokio-rustls's.
+        let tls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let io = std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, tls));
         let e = clickhouse::error::Error::Network(Box::new(io));
         assert_eq!(
             error_chain(&e),
