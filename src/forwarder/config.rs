@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::flatten;
@@ -67,7 +68,10 @@ impl fmt::Debug for Secret {
 /// The ClickHouse side.
 #[derive(Debug, Clone)]
 pub struct ClickHouse {
+    /// `http://…` or `https://…`.
     pub url: String,
+    /// PEM certificates trusted for `https://`, besides the system's root certificates.
+    pub ca_file: Option<PathBuf>,
     pub user: String,
     pub password: Secret,
     pub database: Option<String>,
@@ -174,6 +178,9 @@ impl Config {
             &self.flatten_options.deleted_field,
         )
         .map_err(super::Error::Config)?;
+        if let Some(path) = &self.clickhouse.ca_file {
+            super::client::read_ca_file(path).map_err(super::Error::Config)?;
+        }
         if self.max_buffer_bytes < self.batch.max_bytes {
             return bad(format!(
                 "--max-buffer-bytes {} is below --batch-bytes {}: a batch could never fill",

@@ -13,6 +13,7 @@
 //! - `breaker`: tells bad records from a server that refuses everything (pure);
 //! - `encoder`: the rows a batch becomes (raw records, or flattened rows for `--flatten local`);
 //! - `columns`: the destination's columns, as the column plan of `--flatten local`;
+//! - `client`: the ClickHouse HTTP(S) client (TLS roots, `--clickhouse-ca-file`);
 //! - `sink`: inserts into ClickHouse, with deduplication tokens;
 //! - `checkpoint`: the checkpoint table;
 //! - `retry`: backoff with jitter;
@@ -22,6 +23,7 @@
 mod batch;
 mod breaker;
 mod checkpoint;
+mod client;
 mod codes;
 mod columns;
 pub mod config;

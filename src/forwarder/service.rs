@@ -49,7 +49,8 @@ pub struct Stop {
 /// Runs until `--once` is done or `stop.shutdown` is cancelled.
 pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, Error> {
     cfg.validate()?;
-    let mut sink = Sink::new(&cfg.clickhouse, cfg.flatten, &cfg.flatten_options);
+    let mut sink =
+        Sink::new(&cfg.clickhouse, cfg.flatten, &cfg.flatten_options).map_err(Error::Config)?;
     let ch = &cfg.clickhouse;
     let store = |client| {
         CheckpointStore::new(

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clickhouse::sql::Identifier;
-use clickhouse::{Client, Compression};
+use clickhouse::Client;
 
 use super::batch::Batch;
+use super::client;
 use super::codes;
 use super::columns::{self, DescribedColumn};
 use super::config::{ClickHouse, FlattenMode};
@@ -42,23 +43,8 @@ pub(crate) fn classify(e: clickhouse::error::Error) -> InsertError {
             Some(code) => InsertError::Rejected { code, message: m },
             None => InsertError::Transient(m),
         },
-        other => InsertError::Transient(error_chain(&other)),
+        other => InsertError::Transient(client::error_chain(&other)),
     }
-}
-
-/// An error and its sources, `: `-separated (hyper and rustls put the cause in the source).
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        next = s.source();
-    }
-    text
 }
 
 /// Backquotes an identifier.
@@ -115,26 +101,17 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    pub(crate) fn new(cfg: &ClickHouse, mode: FlattenMode, options: &Options) -> Sink {
-        let mut client = Client::default()
-            .with_url(&cfg.url)
-            .with_user(&cfg.user)
-            .with_compression(if cfg.lz4 {
-                Compression::Lz4
-            } else {
-                Compression::None
-            });
-        if !cfg.password.is_empty() {
-            client = client.with_password(cfg.password.expose());
-        }
-        if let Some(db) = &cfg.database {
-            client = client.with_database(db);
-        }
-        Sink {
-            client,
+    /// Fails when the client cannot be built (a `--clickhouse-ca-file` that cannot be used).
+    pub(crate) fn new(
+        cfg: &ClickHouse,
+        mode: FlattenMode,
+        options: &Options,
+    ) -> Result<Sink, String> {
+        Ok(Sink {
+            client: client::build(cfg)?,
             cfg: cfg.clone(),
             encoder: (mode == FlattenMode::Local).then(|| LocalEncoder::new(options.clone())),
-        }
+        })
     }
 
     pub(crate) fn client(&self) -> &Client {

@@ -13,12 +13,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::checkpoint::{Checkpoint, CheckpointStore};
+use super::client;
 use super::codes;
 use super::config::{Config, ExpiredCheckpoint};
 use super::kinesis::{Kinesis, KinesisError};
 use super::retry::Backoff;
 use super::shards::Shard;
-use super::sink::{error_chain, Sink};
+use super::sink::Sink;
 use super::stats::Stats;
 use super::Error;
 
@@ -39,7 +40,11 @@ enum Step {
 
 /// Sorts a ClickHouse error met at start-up.
 fn clickhouse_step(what: &str, e: clickhouse::error::Error) -> Step {
-    let text = format!("{what}: {}", error_chain(&e));
+    // The same handshake gives the same answer: a TLS failure is said plainly and ends the run.
+    if let Some(tls) = client::tls_failure(&e) {
+        return Step::Fatal(format!("{what}: {tls}"));
+    }
+    let text = format!("{what}: {}", client::error_chain(&e));
     let fatal = match &e {
         clickhouse::error::Error::BadResponse(m) => codes::is_start_up_fatal(m),
         _ => is_fatal_connection_error(&text),

@@ -58,6 +58,10 @@ Examples:
   kinesis-forwarder --stream people-changes --table people \\
       --clickhouse-url http://clickhouse:8123
 
+  # Over HTTPS, to a server whose certificate a private CA signed:
+  kinesis-forwarder --stream people-changes --table people \\
+      --clickhouse-url https://clickhouse.internal:8443 --clickhouse-ca-file /etc/ssl/private-ca.pem
+
   # Flatten here, for a server without executable UDFs; JSON logs and metrics:
   kinesis-forwarder --stream arn:aws:kinesis:eu-west-1:123456789012:stream/people-changes \\
       --table people --flatten local --log-format json --metrics-addr 0.0.0.0:9464
@@ -109,7 +113,9 @@ struct Args {
     #[arg(long, value_enum, default_value_t = ExpiredArg::Fail)]
     on_expired_checkpoint: ExpiredArg,
 
-    /// ClickHouse HTTP interface.
+    /// ClickHouse HTTP interface: http://HOST:8123, or https://HOST:8443 for TLS (the
+    /// server's certificate is verified against the system's root certificates, from
+    /// SSL_CERT_FILE or SSL_CERT_DIR if set, and those of --clickhouse-ca-file).
     #[arg(
         long,
         env = "CLICKHOUSE_URL",
@@ -117,6 +123,11 @@ struct Args {
         value_name = "URL"
     )]
     clickhouse_url: String,
+
+    /// PEM file of one or more CA certificates trusted for an https:// --clickhouse-url, in
+    /// addition to the system's root certificates (a private CA, a self-signed server).
+    #[arg(long, env = "CLICKHOUSE_CA_FILE", value_name = "PATH")]
+    clickhouse_ca_file: Option<PathBuf>,
 
     /// ClickHouse user.
     #[arg(long, env = "CLICKHOUSE_USER", default_value = "default")]
@@ -358,6 +369,7 @@ fn config(args: Args) -> Result<Config, Error> {
         },
         clickhouse: ClickHouse {
             url: args.clickhouse_url,
+            ca_file: args.clickhouse_ca_file,
             user: args.clickhouse_user,
             password: Secret::new(password),
             database: args.clickhouse_database,
