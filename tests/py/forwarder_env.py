@@ -190,6 +190,16 @@ class Database:
         with self.front.lock:
             return self.front._run(sql, "TabSeparated").decode()
 
+    def keep_seen(self) -> None:
+        """From now on `seen()` lists every record line that reaches the flat table (the
+        stream view's output), repeats included."""
+        self.run(f"CREATE TABLE {self.name}.seen (line String) ENGINE = MergeTree ORDER BY tuple()")
+        self.run(f"CREATE MATERIALIZED VIEW {self.name}.seen_mv TO {self.name}.seen AS "
+                 f"SELECT line FROM {self.name}.people_flat")
+
+    def seen(self) -> list[str]:
+        return [r[0] for r in self.rows(f"SELECT line FROM {self.name}.seen")]
+
     def rows(self, sql: str) -> list[tuple]:
         return tsv(self.run(sql))
 
@@ -256,6 +266,11 @@ class Forwarder:
         self.signal(signal.SIGKILL)
         self.proc.wait()
 
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM, then the exit status."""
+        self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -278,6 +293,20 @@ class Forwarder:
             return sum(v for k, v in self.metrics().items() if k == name or k.startswith(name + "{"))
         except OSError:
             return -1.0
+
+
+def assert_both_paths_agree(server: Database, local: Database, stream: Stream, expected: list[tuple]) -> None:
+    """The server path and --flatten local filled `server` and `local` from `stream`: both equal
+    the model's `expected` state, hold identical rows (deleted ones included) and errors, and
+    checkpoint every shard at its last record."""
+    assert server.state() == expected
+    assert local.state() == expected
+    everything = "SELECT * FROM {}.people FINAL ORDER BY id"
+    assert server.rows(everything.format(server.name)) == local.rows(everything.format(local.name))
+    assert [e[3] for e in server.errors()] == sorted(BAD_RECORDS)
+    assert server.errors() == local.errors()
+    assert server.checkpoints() == {s: (q, False) for s, q in stream.last_sequence_numbers().items()}
+    assert local.checkpoints() == server.checkpoints()
 
 
 # Short waits, for tests that watch a running forwarder.

@@ -21,6 +21,7 @@ from forwarder_env import (
     Changes,
     Database,
     Stream,
+    assert_both_paths_agree,
     change_record,
     disorder,
     forwarder,
@@ -45,19 +46,8 @@ def test_two_shards_10k_records_both_flatten_paths_give_the_model(tmp_path, kine
 
     expected = model.expected()
     assert len(expected) > 500
-    assert server.state() == expected
-    assert local.state() == expected
-    # Identical destination rows, deleted ones included.
-    everything = "SELECT * FROM {}.people FINAL ORDER BY id"
-    assert server.rows(everything.format("fwd_server")) == local.rows(everything.format("fwd_local"))
-    # The bad records are in the errors table, with the same reasons on both paths.
-    errors = server.errors()
-    assert [e[3] for e in errors] == sorted(BAD_RECORDS)
-    assert all(e[0] == "people" and e[1] == "stream" and e[2] for e in errors)
-    assert errors == local.errors()
-    # Each shard's checkpoint is its last record; both shards are open.
-    assert server.checkpoints() == {s: (q, False) for s, q in stream.last_sequence_numbers().items()}
-    assert local.checkpoints() == server.checkpoints()
+    assert_both_paths_agree(server, local, stream, expected)
+    assert all(e[0] == "people" and e[1] == "stream" and e[2] for e in server.errors())
 
 
 def test_a_second_once_run_reads_nothing_again(tmp_path, kinesis, front):
@@ -65,9 +55,7 @@ def test_a_second_once_run_reads_nothing_again(tmp_path, kinesis, front):
     model = Changes()
     stream = Stream(kinesis, "resume", 2)
     db = Database(front, "fwd_resume")
-    db.run("CREATE TABLE fwd_resume.seen (line String) ENGINE = MergeTree ORDER BY tuple()")
-    db.run("CREATE MATERIALIZED VIEW fwd_resume.seen_mv TO fwd_resume.seen AS "
-           "SELECT line FROM fwd_resume.people_flat")
+    db.keep_seen()
     f = forwarder(tmp_path, kinesis, stream, front, db)
     stream.put(model.run(rng, 500, 200))
     f.run_once()

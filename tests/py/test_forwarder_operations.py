@@ -37,17 +37,6 @@ def get(port: int, path: str) -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
-def seen_table(db: Database) -> None:
-    """`<db>.seen` keeps every record line that reaches the flat table, repeats included."""
-    db.run(f"CREATE TABLE {db.name}.seen (line String) ENGINE = MergeTree ORDER BY tuple()")
-    db.run(f"CREATE MATERIALIZED VIEW {db.name}.seen_mv TO {db.name}.seen AS "
-           f"SELECT line FROM {db.name}.people_flat")
-
-
-def seen(db: Database) -> list[str]:
-    return [r[0] for r in db.rows(f"SELECT line FROM {db.name}.seen")]
-
-
 # -- what counts as refused data -------------------------------------------------------------
 
 
@@ -93,8 +82,7 @@ def test_a_server_that_refuses_every_record_opens_the_breaker_and_loses_nothing(
                    + f.metric("kinesis_forwarder_error_rows_total") >= len(stream.sent), 90, "every record")
         assert f.metric("kinesis_forwarder_breaker_open") == 0
         assert get(f.metrics_port, "/readyz")[0] == 200
-        f.signal(signal.SIGTERM)
-        assert f.wait(30) == 0
+        assert f.terminate() == 0
     finally:
         if f.alive():
             f.kill()
@@ -172,8 +160,7 @@ def test_readyz_tells_a_stuck_forwarder_from_an_idle_one(tmp_path, kinesis, fron
             front.start_in_thread(front.port)
         wait_until(lambda: get_or_none(f.metrics_port, "/readyz") == 200, 60, "ready again")
         assert 'kinesis_forwarder_millis_behind_latest{shard="shardId-000000000000"}' in f.metrics()
-        f.signal(signal.SIGTERM)
-        assert f.wait(30) == 0
+        assert f.terminate() == 0
     finally:
         if f.alive():
             f.kill()
@@ -272,13 +259,13 @@ def test_start_latest_and_at_timestamp_skip_what_came_before(tmp_path, kinesis, 
     stream.put(after)
 
     at = Database(front, "fwd_at")
-    seen_table(at)
+    at.keep_seen()
     forwarder(tmp_path, kinesis, stream, front, at, "--start", "at-timestamp",
               "--start-timestamp", t).run_once()
-    assert sorted(seen(at)) == sorted(after)
+    assert sorted(at.seen()) == sorted(after)
 
     latest = Database(front, "fwd_latest")
-    seen_table(latest)
+    latest.keep_seen()
     f = forwarder(tmp_path, kinesis, stream, front, latest, *FAST, "--start", "latest").start()
     try:
         wait_until(lambda: f.log().count("reading shard") >= 2, 30, "both shards opened")
@@ -286,12 +273,11 @@ def test_start_latest_and_at_timestamp_skip_what_came_before(tmp_path, kinesis, 
         later = model.run(rng, 50, 1000, prefix="c")
         stream.put(later)
         wait_until(lambda: f.metric("kinesis_forwarder_records_inserted_total") >= 50, 30, "the new records")
-        f.signal(signal.SIGTERM)
-        assert f.wait(30) == 0
+        assert f.terminate() == 0
     finally:
         if f.alive():
             f.kill()
-    assert sorted(seen(latest)) == sorted(later)
+    assert sorted(latest.seen()) == sorted(later)
 
 
 # -- checkpoints and logs ----------------------------------------------------------------------
@@ -302,7 +288,7 @@ def test_checkpoint_versions_go_on_from_the_table_not_the_clock(tmp_path, kinesi
     model = Changes()
     stream = Stream(kinesis, "versions", 1)
     db = Database(front, "fwd_versions")
-    seen_table(db)
+    db.keep_seen()
     f = forwarder(tmp_path, kinesis, stream, front, db)
     stream.put(model.run(rng, 100, 50))
     f.run_once()
@@ -319,7 +305,7 @@ def test_checkpoint_versions_go_on_from_the_table_not_the_clock(tmp_path, kinesi
     newest = int(db.rows("SELECT max(version) FROM fwd_versions.kinesis_checkpoints")[0][0])
     assert newest > ahead
     # Nothing was read twice: the third run started after the second one's checkpoint.
-    assert len(seen(db)) == len(set(seen(db))) == 200
+    assert len(db.seen()) == len(set(db.seen())) == 200
     assert db.state() == model.expected()
 
 

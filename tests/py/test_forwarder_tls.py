@@ -17,6 +17,7 @@ from forwarder_env import (  # puts tests/support on the path
     Database,
     Forwarder,
     Stream,
+    assert_both_paths_agree,
     disorder,
 )
 
@@ -61,17 +62,7 @@ def test_with_the_ca_file_both_flatten_paths_give_the_model(tmp_path, kinesis, h
 
     expected = model.expected()
     assert len(expected) > 100
-    assert server.state() == expected
-    assert local.state() == expected
-    everything = "SELECT * FROM {}.people FINAL ORDER BY id"
-    assert server.rows(everything.format("tls_server")) == local.rows(everything.format("tls_local"))
-    assert [e[3] for e in server.errors()] == sorted(BAD_RECORDS)
-    assert server.errors() == local.errors()
-    last = {}
-    for shard, seq, _ in stream.sent:
-        last[shard] = max(last.get(shard, 0), seq)
-    assert server.checkpoints() == {s: (q, False) for s, q in last.items()}
-    assert local.checkpoints() == server.checkpoints()
+    assert_both_paths_agree(server, local, stream, expected)
 
 
 def test_the_system_roots_are_trusted(tmp_path, kinesis, https, tls, front):

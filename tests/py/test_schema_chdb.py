@@ -53,7 +53,7 @@ def test_generated_ddl_types(loaded):
         "`version`    UInt64,",
     ]:
         assert col in ddl, col
-    assert "ORDER BY (`id`);" in ddl
+    assert "ORDER BY (`id`)\nSETTINGS non_replicated_deduplication_window = 1000;" in ddl
     # One function, the column list as a literal in every call; the view's Tuple adds _extra
     # and the metadata.
     assert "dynamo_flatten_exact" not in ddl and "dynamo_flatten(" not in ddl
