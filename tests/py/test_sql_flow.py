@@ -524,6 +524,13 @@ def test_stream_gap_filled_by_an_incremental_export(gap_db, params, s3_endpoint)
         f"{base}/{incr_id}/_started", f"{base}/{incr_id}/manifest-files.json",
         f"{base}/{incr_id}/manifest-summary.json"]
     assert all(re.fullmatch(rf"{base}/data/[a-z2-7]{{26}}\.json\.gz", k) for k in keys if "/data/" in k)
+    # The lines have the shape of the real sample in tests/fixtures.
+    sample = json.loads((FIXTURES / "export-incremental" / "lines.jsonl").read_text().splitlines()[0])
+    docs = [json.loads(line) for k in keys if "/data/" in k for line in gzip.decompress(incr_files[k]).splitlines()]
+    assert len(docs) == incr_lines
+    assert all([f for f in sample if f in d] == list(d) and {"Metadata", "Keys"} <= d.keys()
+               and d["Metadata"]["WriteTimestampMicros"].keys() == {"N"} for d in docs)
+    assert {("NewImage" in d, "OldImage" in d) for d in docs} == {(True, False), (True, True), (False, True)}
     full = {**params, "url": f"{s3_endpoint}/{GAP_BUCKET}/{FULL_PREFIX}/AWSDynamoDB/{full_id}/data/*.json.gz"}
     incremental = {**params, "url": f"{s3_endpoint}/{GAP_BUCKET}/{base}/data/*.json.gz",
                    "export_from_time": str(from_s), "export_to_time": str(to_s)}
