@@ -438,8 +438,8 @@ def test_purge_deleted_rows(db, params):
 # The model of test_cdc_model.py: a table's history (items from before the stream, puts,
 # updates, deletes, TTL deletes and re-inserts of the same keys, attributes of every type) and
 # its full export at T. The forwarder delivered the stream's records up to a point per shard
-# (two shards, by key), then stopped for longer than the stream's retention: the records up to
-# `horizon` are gone, and the restarted forwarder (--on-expired-checkpoint trim-horizon)
+# (two shards, by key), then stopped for longer than the stream's retention: the records from
+# there up to `horizon` are gone, and the restarted forwarder (--on-expired-checkpoint trim-horizon)
 # delivers those from `horizon` on. An incremental export of [ExportFromTime, ExportToTime),
 # whole seconds before the older checkpoint and after the horizon, covers the gap and
 # overlaps what the stream delivered on both sides.
