@@ -22,14 +22,16 @@
 -- Run:
 --   clickhouse-client --multiquery < sql/01_destination.sql
 --
--- Order of the scripts: 01, 02, then the loads (03 and/or 04, and 05), 06 to look at the state,
--- and 07-09 for cleanup. Every CREATE uses IF NOT EXISTS, so re-running a script is harmless.
+-- Order of the scripts: 01, 02, 05 and the forwarder as soon as the table's stream is on, the
+-- snapshot (03 and/or 04) while the forwarder runs, 06 to look at the state, 07-09 for cleanup,
+-- and 12 when the stream lost changes. Every CREATE uses IF NOT EXISTS, so re-running a script
+-- is harmless.
 --
 -- Another DynamoDB table: copy the files, replace `people` with its name, and list the
 -- attributes you want as columns (here id, first_name, age), followed by `_extra`, `version`
 -- and `is_deleted`, in this table, in the Tuple(...) of 02_flat_and_errors.sql and in 06; the
--- same attribute columns form the column list of the dynamo_flatten_columns calls in 03, 04
--- and 05 ('id String, first_name String, age UInt8, PRIMARY KEY (id)'). `dynamo-flatten schema` writes all of
+-- same attribute columns form the column list of the dynamo_flatten_columns calls in 03, 04,
+-- 05 and 12 ('id String, first_name String, age UInt8, PRIMARY KEY (id)'). `dynamo-flatten schema` writes all of
 -- it from a sample of the export.
 --
 -- ORDER BY must be exactly the DynamoDB primary key, because ReplacingMergeTree replaces rows

@@ -7,12 +7,12 @@
 --                     ("<reason> at byte N"), `line` the complete raw input row.
 --   people_flat       ENGINE = Null: stores nothing. Every load inserts
 --                     (source, line, j = dynamo_flatten_columns(line, '<column list>')) here:
---                     03 directly, 04 and 05 through their materialized views.
+--                     03 and 12 directly, 04 and 05 through their materialized views.
 --   people_flat_mv    people_flat -> people: the good rows, typed with JSONExtract.
 --   people_errors_mv  people_flat -> dynamo_errors: the rows whose j starts with {"_error".
 --
 --   The column list 'id String, first_name String, age UInt8, PRIMARY KEY (id)' (the same
---   literal in 03, 04 and 05) tells the function each attribute's column type. An attribute
+--   literal in 03, 04, 05 and 12) tells the function each attribute's column type. An attribute
 --   that is a column and whose value fits its type is written converted (numbers exactly,
 --   Decimal columns too); any other attribute goes into "_extra" as DynamoDB JSON. An item
 --   whose key (PRIMARY KEY) is missing or does not fit is an error row: stored with a default
@@ -23,7 +23,7 @@
 --   is_deleted UInt8. A named Tuple is matched by key name.
 --
 --   Why every row goes through the function exactly once: it is called in only one place
---   per load (the INSERT … SELECT of 03, or the view of 04 or 05) and its result is the
+--   per load (the INSERT … SELECT of 03 or 12, or the view of 04 or 05) and its result is the
 --   column `j` of the block inserted into people_flat. Both views below receive that same
 --   block and only read `j`; neither calls the function. A Null table keeps nothing, so the
 --   rows cost no storage on the way.
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS dynamo_errors
 (
     at      DateTime64(3) DEFAULT now64(3),   -- when the row was rejected
     `table` LowCardinality(String),           -- destination table the row was meant for
-    source  LowCardinality(String),           -- 'snapshot' or 'stream'
+    source  LowCardinality(String),           -- 'snapshot', 'stream' or 'incremental'
     error   String,                           -- "<reason> at byte N"
     line    String                            -- the raw input row, complete
 )

@@ -5,7 +5,7 @@
 --   from the .gz extension) and inserts (source = 'snapshot', line,
 --   dynamo_flatten_columns(line, 'id String, first_name String, age UInt8, PRIMARY KEY (id)')) into people_flat;
 --   its two views send the good rows to `people` and the unreadable ones to dynamo_errors
---   (02_flat_and_errors.sql). The column list is the one of 02 (and 04, 05). Nothing is staged: the only storage written is
+--   (02_flat_and_errors.sql). The column list is the one of 02 (and 04, 05, 12). Nothing is staged: the only storage written is
 --   `people` and dynamo_errors. A bad line does not stop the load.
 --
 -- Parameters (ClickHouse query parameters, substituted by the server):
@@ -14,6 +14,10 @@
 --                       (path style https://s3.us-east-1.amazonaws.com/my-exports/… works too).
 --                       Keep it to data/*.json.gz: manifest-*.json and _started are not items.
 --                       An empty data file (an empty partition) simply gives no rows.
+--                       The local emulator moto writes an export differently: one file
+--                       AWSDynamoDB/<uuid>/data/<uuid>.gz, without .json, and no manifests or
+--                       _started (the <uuid> in the path is not the export ARN's id). For a
+--                       local test the glob is therefore data/*.gz.
 --   access_key_id       AWS access key id allowed to read the bucket
 --   secret_access_key   its secret
 --
@@ -31,8 +35,12 @@
 -- and the keys in s3(…) (also in key = value arguments after a named collection). The
 -- statement therefore runs as written; nothing has to be edited.
 --
--- Snapshot rows get version 0, so loading the snapshot after the stream has started (the
--- recommended order: start the stream, then export, then load) never overwrites a change.
+-- Snapshot rows get version 0, so the snapshot never overwrites a change, whether it is loaded
+-- before, while or after the forwarder inserts the stream's records. Turn the stream on and
+-- start the forwarder (05) at once, then export and load while it runs: starting it only after
+-- the load risks the stream's retention (see "Which stream?" in the README). A gap in the stream
+-- later on (the forwarder stopped for longer than the retention, or the stream was off) is
+-- filled from an incremental export: 12_incremental_export.sql.
 -- Loading the same export twice is harmless: identical rows with the same key and version
 -- collapse into one. To check the load: the export's item count (itemCount in
 -- manifest-summary.json, or the sum over manifest-files.json) must equal the number of lines

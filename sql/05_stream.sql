@@ -16,9 +16,13 @@
 --   empty attributes.
 --
 --   Records may arrive late, twice or out of order: the highest version wins, and a duplicate
---   of a record already applied changes nothing. Start the stream BEFORE the export
---   that feeds 03/04, so that no change falls between the two; the overlap is harmless
---   (snapshot rows have version 0).
+--   of a record already applied changes nothing. Turn the stream on BEFORE the export that
+--   feeds 03/04, so that no change falls between the two, and start the forwarder at once,
+--   not after the snapshot load: the overlap is harmless (snapshot rows have version 0),
+--   while a load that outlasts the stream's retention (24 hours by default) would lose the
+--   first changes. Changes lost to the stream later (the forwarder stopped for longer than
+--   the retention, or the stream was off) come back from an incremental export:
+--   12_incremental_export.sql.
 --
 -- Parameters: none.
 --

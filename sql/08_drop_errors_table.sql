@@ -15,7 +15,7 @@
 --     SELECT count() FROM dynamo_errors;
 --   and run the two DROP statements below only if it returns 0.
 --
---   Stop the loads first (03, 04 and 05), so that no row arrives between the check and the
+--   Stop the loads first (03, 04, 05 and 12), so that no row arrives between the check and the
 --   DROP. Once people_errors_mv is gone, people_flat_mv still keeps only the good rows: a bad
 --   row of a later load is then dropped silently. Keep the table as long as the stream path
 --   (05) runs, or re-create both with 02_flat_and_errors.sql.

@@ -12,8 +12,9 @@
 --
 --   Purge only when no OLDER row of a deleted key can still arrive: once the delete marker is
 --   gone, a late row with a lower version (the snapshot loaded after the stream, a re-sent
---   Kinesis record from before the delete) would bring the item back. So: after the snapshot
---   load, and for records older than any replay of the stream.
+--   Kinesis record from before the delete, an incremental export's row) would bring the item
+--   back. So: after the snapshot load and after an incremental export (12) is loaded, and for
+--   records older than any replay of the stream.
 --
 --   OPTIMIZE … FINAL rewrites the whole table. On a large table, let background merges do it
 --   instead, for parts older than a given age (the ReplacingMergeTree then applies CLEANUP

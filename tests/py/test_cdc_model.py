@@ -381,19 +381,88 @@ def iso(us: int) -> str:
     return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def export_files(sim: Sim, rng: random.Random) -> tuple[str, dict[str, bytes], int]:
-    """The export of the table at T as DynamoDB writes it: (export id, files by key, line count)."""
+def export_files(sim: Sim, rng: random.Random, *, bucket: str = BUCKET, prefix: str = PREFIX,
+                 bad_lines=BAD_EXPORT_LINES) -> tuple[str, dict[str, bytes], int]:
+    """The full export of the table at T as DynamoDB writes it, with the (line, reason) pairs
+    of `bad_lines` mixed in: (export id, files by key, line count)."""
     t_ms = sim.export_time_us // 1000
     export_id = f"{t_ms:014d}-{rng.getrandbits(32):08x}"
-    base = f"{PREFIX}/AWSDynamoDB/{export_id}"
     parts: list[list[bytes]] = [[] for _ in range(N_PARTS)]
-    for key, item in sim.snapshot.items():
+    for item in sim.snapshot.values():
         line = dumps({"Item": item}, ascii_only=rng.random() < 0.3)
         parts[rng.randrange(N_PARTS)].append(line.encode())
-    for line, _ in BAD_EXPORT_LINES:
+    for line, _ in bad_lines:
         p = parts[rng.randrange(N_PARTS)]
         p.insert(rng.randrange(len(p) + 1), line)
     parts.insert(rng.randrange(N_PARTS + 1), [])          # an empty partition: an empty file
+    files, total = export_tree(export_id, parts, rng, bucket=bucket, prefix=prefix,
+                               time_us=sim.export_time_us)
+    return export_id, files, total
+
+
+def table_at(sim: Sim, t_us: int) -> dict[str, dict]:
+    """The model's table just before `t_us`: the items from before the stream, changed by every
+    change with a lower version (per key those are the first of its changes, in order)."""
+    table = dict(sim.pre_stream)
+    for c in sim.changes:
+        if c.version < t_us:
+            if c.new is None:
+                table.pop(c.key, None)
+            else:
+                table[c.key] = c.new
+    return table
+
+
+def incremental_lines(sim: Sim, from_us: int, to_us: int, rng: random.Random) -> list[bytes]:
+    """The lines of an incremental export of [from_us, to_us) with NEW_AND_OLD_IMAGES as
+    DynamoDB writes them: compacted, one line per item changed in the range, with the item at
+    the end (NewImage; none when it is gone), at the start (OldImage; none when it did not
+    exist yet) and the time of its last change in the range. An item that existed at neither
+    end has no line."""
+    start, end = table_at(sim, from_us), table_at(sim, to_us)
+    last: dict[str, int] = {}
+    for c in sim.changes:
+        if from_us <= c.version < to_us:
+            last[c.key] = c.version
+    lines = []
+    for key, version in last.items():
+        old, new = start.get(key), end.get(key)
+        if old is None and new is None:
+            continue
+        doc: dict = {"Metadata": {"WriteTimestampMicros": {"N": str(version)}}, "Keys": {"id": {"S": key}}}
+        if new is not None:
+            doc["NewImage"] = new
+        if old is not None:
+            doc["OldImage"] = old
+        lines.append(dumps(doc, ascii_only=rng.random() < 0.3).encode())
+    return lines
+
+
+def incremental_export_files(sim: Sim, from_us: int, to_us: int, rng: random.Random, *,
+                             bucket: str = BUCKET, prefix: str = PREFIX) -> tuple[str, dict[str, bytes], int]:
+    """An incremental export of [from_us, to_us) as DynamoDB writes it (see export_tree):
+    (export id, files by key, line count)."""
+    export_id = f"{to_us // 1000:014d}-{rng.getrandbits(32):08x}"
+    parts: list[list[bytes]] = [[] for _ in range(N_PARTS)]
+    for line in incremental_lines(sim, from_us, to_us, rng):
+        parts[rng.randrange(N_PARTS)].append(line)
+    parts.insert(rng.randrange(N_PARTS + 1), [])
+    files, total = export_tree(export_id, parts, rng, bucket=bucket, prefix=prefix, time_us=to_us,
+                               incremental=(from_us, to_us))
+    return export_id, files, total
+
+
+def export_tree(export_id: str, parts: list[list[bytes]], rng: random.Random, *, bucket: str,
+                prefix: str, time_us: int, incremental: tuple[int, int] | None = None,
+                ) -> tuple[dict[str, bytes], int]:
+    """The files of one export with these data parts (gzip JSON lines), by S3 key, and its item
+    count. `_started`, manifest-files.json (JSON lines) and manifest-summary.json go under
+    <prefix>/AWSDynamoDB/<export id>/; the data files of a full export into its data/ there,
+    those of an incremental export (`incremental`: its ExportFromTime and ExportToTime in µs)
+    into <prefix>/AWSDynamoDB/data/, the data folder all incremental exports under the prefix
+    share."""
+    base = f"{prefix}/AWSDynamoDB/{export_id}"
+    data = f"{prefix}/AWSDynamoDB/data" if incremental else f"{base}/data"
 
     def name() -> str:
         return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(26))
@@ -402,25 +471,63 @@ def export_files(sim: Sim, rng: random.Random) -> tuple[str, dict[str, bytes], i
     manifest = []
     for lines in parts:
         body = gzip.compress(b"".join(line + b"\n" for line in lines), mtime=0)
-        key = f"{base}/data/{name()}.json.gz"
+        key = f"{data}/{name()}.json.gz"
         files[key] = body
         manifest.append({"itemCount": len(lines),
                          "md5Checksum": base64.b64encode(hashlib.md5(body).digest()).decode(),
                          "etag": hashlib.md5(body).hexdigest(), "dataFileS3Key": key})
     files[f"{base}/manifest-files.json"] = "".join(dumps(m) + "\n" for m in manifest).encode()
     total = sum(m["itemCount"] for m in manifest)
+    times = ({"exportFromTime": iso(incremental[0]), "exportToTime": iso(incremental[1])}
+             if incremental else {"exportTime": iso(time_us)})
     files[f"{base}/manifest-summary.json"] = dumps({
         "version": "2020-06-30",
         "exportArn": f"arn:aws:dynamodb:us-east-1:123456789012:table/people/export/{export_id}",
-        "startTime": iso(sim.export_time_us), "endTime": iso(sim.export_time_us + 300_000_000),
+        "startTime": iso(time_us), "endTime": iso(time_us + 300_000_000),
         "tableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/people",
-        "tableId": "5f0c6a9e-2b7d-4c1e-8a3f-9d2e4b6c8a10", "exportTime": iso(sim.export_time_us),
-        "s3Bucket": BUCKET, "s3Prefix": PREFIX, "s3SseAlgorithm": "AES256", "s3SseKmsKeyId": None,
+        "tableId": "5f0c6a9e-2b7d-4c1e-8a3f-9d2e4b6c8a10", **times,
+        "s3Bucket": bucket, "s3Prefix": prefix, "s3SseAlgorithm": "AES256", "s3SseKmsKeyId": None,
         "manifestFilesS3Key": f"{base}/manifest-files.json",
         "billedSizeBytes": sum(len(b) for b in files.values()), "itemCount": total,
         "outputFormat": "DYNAMODB_JSON",
+        **({"outputView": "NEW_AND_OLD_IMAGES", "exportType": "INCREMENTAL_EXPORT"} if incremental else {}),
     }).encode()
-    return export_id, files, total
+    return files, total
+
+
+# --- the state of people FINAL ------------------------------------------------------------------
+
+
+def expected_state(items: dict[str, dict], version: dict[str, int]) -> dict[str, tuple]:
+    """What `people FINAL` holds for a table of these items and versions, by id: (first_name,
+    age, _extra as a dict, version, is_deleted). _extra holds the attributes that are not
+    columns, as DynamoDB JSON (B in the export's form: the function removes the extra base64
+    layer of the records)."""
+    return {
+        key: (item.get("first_name", {"S": ""})["S"], item.get("age", {"N": "0"})["N"],
+              {k: v for k, v in item.items() if k not in ("id", "first_name", "age")},
+              str(version[key]), "0")
+        for key, item in items.items()
+    }
+
+
+def stored_state(rows: list[tuple]) -> dict[str, tuple]:
+    """Rows of `SELECT id, first_name, age, _extra, version, is_deleted FROM people FINAL` by id,
+    in the form of expected_state."""
+    got = {r[0]: (r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows}
+    assert len(got) == len(rows)
+    return got
+
+
+def state_diff(got: dict[str, tuple], expected: dict[str, tuple]) -> str:
+    """'' when both states are equal, else how they differ, with examples."""
+    missing = expected.keys() - got.keys()
+    extra = got.keys() - expected.keys()
+    wrong = {k: (got[k], expected[k]) for k in expected.keys() & got.keys() if got[k] != expected[k]}
+    if not missing and not extra and not wrong:
+        return ""
+    return (f"{len(missing)} missing, {len(extra)} extra, {len(wrong)} wrong; e.g. missing "
+            f"{sorted(missing)[:3]}, extra {sorted(extra)[:3]}, wrong {list(wrong.items())[:2]}")
 
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -585,22 +692,9 @@ def test_export_in_s3_as_dynamodb_writes_it(db, loaded, s3_endpoint):
 def test_final_state_equals_the_model(db, loaded):
     sim = loaded.sim
     state, errors, _ = (tsv(t) for t in run_file(db, "06_current_state.sql"))
-    # _extra: the attributes that are not columns, as DynamoDB JSON (B in the export's form:
-    # the function removed the records' extra base64 layer).
-    got = {r[0]: (r[1], r[2], json.loads(r[3]), *r[4:]) for r in state}
-    assert len(got) == len(state)
-    expected = {
-        key: (item.get("first_name", {"S": ""})["S"], item.get("age", {"N": "0"})["N"],
-              {k: v for k, v in item.items() if k not in ("id", "first_name", "age")},
-              str(sim.version[key]), "0")
-        for key, item in sim.final.items()
-    }
-    missing = expected.keys() - got.keys()
-    extra = got.keys() - expected.keys()
-    wrong = {k: (got[k], expected[k]) for k in expected.keys() & got.keys() if got[k] != expected[k]}
-    assert not missing and not extra and not wrong, (
-        f"{len(missing)} missing, {len(extra)} extra (deleted keys among them: "
-        f"{len(extra - sim.final.keys())}), {len(wrong)} wrong, e.g. {list(wrong.items())[:3]}")
+    got = stored_state(state)
+    diff = state_diff(got, expected_state(sim.final, sim.version))
+    assert not diff, diff
     # Deleted keys: absent from FINAL, but their delete markers are stored.
     deleted = {c.key for c in sim.changes if c.event == "REMOVE"} - sim.final.keys()
     assert deleted and not deleted & got.keys()

@@ -19,17 +19,21 @@ switches back to `default` at the end.
 
 The tests run in file order and build on each other: 01-03 load the snapshot from S3, 04 a
 staged snapshot with a bad line, 05 the Kinesis records with a bad record, 06 reads the
-state, 07-09 clean up.
+state, 07-09 clean up. The last test stands alone, in a database of its own: a model of a
+table's history whose stream has a gap, filled by 12 from an incremental export.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import random
 import re
 
 import pytest
 from conftest import FIXTURES
+from forwarder_env import disorder
 from sqlrun import (
     SQL_DIR,
     count,
@@ -40,6 +44,16 @@ from sqlrun import (
     s3_client,
     split_statements,
     tsv,
+)
+from test_cdc_model import (
+    expected_state,
+    export_files,
+    incremental_export_files,
+    kds_record,
+    simulate,
+    state_diff,
+    stored_state,
+    table_at,
 )
 
 DB = "sql_flow"
@@ -199,7 +213,7 @@ def test_every_script_has_a_header_with_its_parameters():
         "01_destination.sql", "02_flat_and_errors.sql", "03_snapshot_from_s3.sql",
         "04_snapshot_staged.sql", "05_stream.sql", "06_current_state.sql",
         "07_cleanup_staging.sql", "08_drop_errors_table.sql", "09_purge_deleted.sql", "10_kinesis_checkpoints.sql",
-        "11_drift_report.sql",
+        "11_drift_report.sql", "12_incremental_export.sql",
     ]
     for p in files:
         text = p.read_text()
@@ -354,7 +368,13 @@ def test_only_the_loading_views_call_the_function(db):
                        "people_snapshot_mv": f"{DB}.people_flat", "people_stream_mv": f"{DB}.people_flat"}
     snapshot_insert, = split_statements((SQL_DIR / "03_snapshot_from_s3.sql").read_text(), keep_comments=False)
     assert snapshot_insert.count("dynamo_flatten_columns(") == 1 and "INSERT INTO people_flat" in snapshot_insert
-    assert f"dynamo_flatten_columns(line, '{COLUMNS}')" in snapshot_insert
+    assert f"SELECT 'snapshot', line, dynamo_flatten_columns(line, '{COLUMNS}')" in snapshot_insert
+    # 12 loads the same way (source 'incremental'); its delete markers call no function.
+    incremental_insert, markers = split_statements((SQL_DIR / "12_incremental_export.sql").read_text(),
+                                                   keep_comments=False)
+    assert incremental_insert.count("dynamo_flatten_columns(") == 1 and "INSERT INTO people_flat" in incremental_insert
+    assert f"SELECT 'incremental', line, dynamo_flatten_columns(line, '{COLUMNS}')" in incremental_insert
+    assert "dynamo_flatten" not in markers and markers.startswith("INSERT INTO people ")
     assert tsv(query(db, f"SELECT name, engine FROM system.tables WHERE database = '{DB}' "
                          "AND name IN ('people_flat', 'people_snapshot', 'people_stream') ORDER BY name")) == [
         ("people_flat", "Null"), ("people_snapshot", "Null"), ("people_stream", "Null"),
@@ -411,3 +431,148 @@ def test_purge_deleted_rows(db, params):
         (BOB, "bob", "33", "1732406500123456", "0"),
         (ANA, "ana", "7", "0", "0"),
     ]
+
+
+# --- a stream with a gap, filled by an incremental export (12) ---------------------------------
+#
+# The model of test_cdc_model.py: a table's history (items from before the stream, puts,
+# updates, deletes, TTL deletes and re-inserts of the same keys, attributes of every type) and
+# its full export at T. The forwarder delivered the stream's records up to a point per shard
+# (two shards, by key), then stopped for longer than the stream's retention: the records from
+# there up to `horizon` are gone, and the restarted forwarder (--on-expired-checkpoint trim-horizon)
+# delivers those from `horizon` on. An incremental export of [ExportFromTime, ExportToTime),
+# whole seconds before the older checkpoint and after the horizon, covers the gap and
+# overlaps what the stream delivered on both sides.
+
+GAP_DB = "sql_flow_gap"
+GAP_BUCKET = "gap-exports"
+FULL_PREFIX, RECOVERY_PREFIX = "dynamo/people", "dynamo/recovery-1"
+FINAL_ROWS = ("SELECT id, first_name, age, _extra, version, is_deleted FROM people FINAL "
+              "WHERE is_deleted = 0 ORDER BY id")
+
+
+@pytest.fixture
+def gap_db(db):
+    """A database of its own for one scenario; this module's database again afterwards."""
+    yield from own_database(db, GAP_DB)
+    db.run(f"USE {DB}")
+
+
+def shard_of(key: str) -> int:
+    return hashlib.sha256(key.encode()).digest()[0] % 2
+
+
+def newest(snapshot: dict[str, dict], changes) -> tuple[dict[str, dict], dict[str, int]]:
+    """The items and versions people FINAL holds once the snapshot and these changes are in:
+    per key its change with the highest version (the snapshot's row has version 0)."""
+    best: dict[str, tuple[int, dict | None]] = {key: (0, item) for key, item in snapshot.items()}
+    for c in changes:
+        if c.key not in best or c.version > best[c.key][0]:
+            best[c.key] = (c.version, c.new)
+    return ({k: item for k, (_, item) in best.items() if item is not None},
+            {k: v for k, (v, item) in best.items() if item is not None})
+
+
+def test_stream_gap_filled_by_an_incremental_export(gap_db, params, s3_endpoint):
+    sim = simulate()
+    rng = random.Random(20241125)
+    later = [c for c in sim.changes if c.version > sim.export_time_us]
+    delivered = {0: later[len(later) * 3 // 10].version, 1: later[len(later) * 4 // 10].version}
+    horizon = later[len(later) * 7 // 10].version
+    before_gap = [c for c in sim.changes if c.version <= delivered[shard_of(c.key)]]
+    after_gap = [c for c in sim.changes if c.version >= horizon]
+    lost = [c for c in sim.changes if delivered[shard_of(c.key)] < c.version < horizon]
+    from_s, to_s = min(delivered.values()) // 10**6 - 2, horizon // 10**6 + 3
+    from_us, to_us = from_s * 10**6, to_s * 10**6
+
+    # What the stream alone leaves in people FINAL, and the cases the gap holds.
+    held, held_version = newest(sim.snapshot, before_gap + after_gap)
+    last = {c.key: c for c in sim.changes}                  # each key's last change
+    lost_ids = {(c.key, c.version) for c in lost}
+    removed_lost = {c.key for c in lost if c.event == "REMOVE"}
+    inserted_lost = {c.key for c in lost if c.event == "INSERT"}
+    start, end = table_at(sim, from_us), table_at(sim, to_us)
+    no_line = {c.key for c in sim.changes if from_us <= c.version < to_us} - start.keys() - end.keys()
+    left_alive = {k for k in no_line if k in held and from_us <= held_version[k] < to_us}
+    cases = {
+        "last change lost": sum((k, c.version) in lost_ids for k, c in last.items()),
+        "deleted in the gap for good": sum((k, c.version) in lost_ids and c.event == "REMOVE"
+                                           for k, c in last.items()),
+        "created in the gap": len({k for k, c in last.items() if (k, c.version) in lost_ids}
+                                  - sim.snapshot.keys() - removed_lost),
+        "deleted before the gap, back in it": len(
+            inserted_lost & {c.key for c in before_gap if c.event == "REMOVE"}),
+        "deleted in the gap, back after it": len(
+            removed_lost & {c.key for c in after_gap if c.event == "INSERT"}),
+        "created and deleted within the range (no line)": len(no_line),
+        "of those, created before the gap and deleted in it": len(left_alive),
+    }
+    assert all(n >= 1 for n in cases.values()), cases
+    assert cases["last change lost"] >= 100, cases
+
+    # The full export at T and the incremental export, in S3 as DynamoDB writes them.
+    full_id, full_files, _ = export_files(sim, rng, bucket=GAP_BUCKET, prefix=FULL_PREFIX, bad_lines=())
+    incr_id, incr_files, incr_lines = incremental_export_files(
+        sim, from_us, to_us, rng, bucket=GAP_BUCKET, prefix=RECOVERY_PREFIX)
+    s3 = s3_client(s3_endpoint)
+    s3.create_bucket(Bucket=GAP_BUCKET)
+    for key, body in {**full_files, **incr_files}.items():
+        s3.put_object(Bucket=GAP_BUCKET, Key=key, Body=body)
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=GAP_BUCKET, Prefix=RECOVERY_PREFIX)["Contents"])
+    base = f"{RECOVERY_PREFIX}/AWSDynamoDB"
+    assert [k for k in keys if not k.startswith(f"{base}/data/")] == [
+        f"{base}/{incr_id}/_started", f"{base}/{incr_id}/manifest-files.json",
+        f"{base}/{incr_id}/manifest-summary.json"]
+    assert all(re.fullmatch(rf"{base}/data/[a-z2-7]{{26}}\.json\.gz", k) for k in keys if "/data/" in k)
+    # The lines have the shape of the real sample in tests/fixtures.
+    sample = json.loads((FIXTURES / "export-incremental" / "lines.jsonl").read_text().splitlines()[0])
+    docs = [json.loads(line) for k in keys if "/data/" in k for line in gzip.decompress(incr_files[k]).splitlines()]
+    assert len(docs) == incr_lines
+    assert all([f for f in sample if f in d] == list(d) and {"Metadata", "Keys"} <= d.keys()
+               and d["Metadata"]["WriteTimestampMicros"].keys() == {"N"} for d in docs)
+    assert {("NewImage" in d, "OldImage" in d) for d in docs} == {(True, False), (True, True), (False, True)}
+    full = {**params, "url": f"{s3_endpoint}/{GAP_BUCKET}/{FULL_PREFIX}/AWSDynamoDB/{full_id}/data/*.json.gz"}
+    incremental = {**params, "url": f"{s3_endpoint}/{GAP_BUCKET}/{base}/data/*.json.gz",
+                   "export_from_time": str(from_s), "export_to_time": str(to_s)}
+
+    # Not in the order of time: the records from after the gap first, then the snapshot, then
+    # the records from before the gap (both shuffled, some twice), the export last.
+    for name in ("01_destination.sql", "02_flat_and_errors.sql", "05_stream.sql"):
+        run_file(gap_db, name)
+    insert_lines(gap_db, "people_stream", disorder([kds_record(c, rng) for c in after_gap], rng))
+    assert run_file(gap_db, "03_snapshot_from_s3.sql", full) == [""]
+    insert_lines(gap_db, "people_stream", disorder([kds_record(c, rng) for c in before_gap], rng))
+
+    # Without the export the gap is real: the table holds the newest of what the stream
+    # delivered, which differs from the table's history.
+    without = stored_state(tsv(query(gap_db, FINAL_ROWS)))
+    diff = state_diff(without, expected_state(held, held_version))
+    assert not diff, diff
+    expected = expected_state(sim.final, sim.version)
+    differing = {k for k in without.keys() | expected.keys() if without.get(k) != expected.get(k)}
+    assert len(differing) >= 100, len(differing)
+    assert left_alive <= without.keys() - expected.keys()      # created, and deleted in the gap
+
+    # 12 fills it: people FINAL equals the model value by value.
+    markers = f"people WHERE is_deleted = 1 AND version = {to_us - 1}"
+    assert count(gap_db, markers) == 0
+    assert run_file(gap_db, "12_incremental_export.sql", incremental) == ["", ""]
+    got = stored_state(tsv(query(gap_db, FINAL_ROWS)))
+    diff = state_diff(got, expected)
+    assert not diff, diff
+    assert count(gap_db, "dynamo_errors") == 0
+    # Statement 2 deleted exactly the items the export has no line for but the stream had
+    # created within the range.
+    assert {r[0] for r in tsv(query(gap_db, f"SELECT id FROM {markers}"))} == left_alive
+
+    # The check in the header of 12: the lines read equal the manifest's itemCount.
+    summary = json.loads(incr_files[f"{base}/{incr_id}/manifest-summary.json"])
+    assert summary["exportType"] == "INCREMENTAL_EXPORT" and summary["itemCount"] == incr_lines
+    n = query(gap_db, "SELECT count() FROM s3({url:String}, {access_key_id:String}, "
+                      "{secret_access_key:String}, 'LineAsString')", incremental)
+    assert int(n) == incr_lines
+
+    # Loading it again changes nothing.
+    run_file(gap_db, "12_incremental_export.sql", incremental)
+    assert stored_state(tsv(query(gap_db, FINAL_ROWS))) == got
+    assert count(gap_db, markers) == len(left_alive)
