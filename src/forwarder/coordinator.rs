@@ -119,7 +119,8 @@ impl Coordinator<'_> {
                             match self.cfg.expired_checkpoint {
                                 ExpiredCheckpoint::Fail => {
                                     outcome = Err(Error::CheckpointExpired(format!(
-                                        "{msg}. Pass --on-expired-checkpoint trim-horizon to go on from the oldest record held")));
+                                        "{msg}. Pass --on-expired-checkpoint trim-horizon to go on from the oldest record held, \
+                                         and fill the gap with an incremental export (sql/12_incremental_export.sql)")));
                                     break;
                                 }
                                 ExpiredCheckpoint::TrimHorizon => {

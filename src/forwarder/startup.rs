@@ -209,9 +209,11 @@ fn check_expired(
     gone.sort();
     let msg = format!(
         "the checkpoints of shard(s) {} are older than the stream's retention: those shards \
-         are no longer in the stream, so changes after the checkpoints were lost. Reload the \
-         table from a new export (sql/03) and delete its checkpoints, or pass \
-         --on-expired-checkpoint trim-horizon to go on from the oldest records the stream holds",
+         are no longer in the stream, so the changes after the checkpoints are not in the \
+         stream. To recover: restart with --on-expired-checkpoint trim-horizon (reading goes on \
+         from the oldest record the stream holds), then fill the gap from an incremental \
+         export of the table from the last checkpoint's time to now, loaded with \
+         sql/12_incremental_export.sql; or reload the table from a new full export (sql/03)",
         gone.iter()
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
