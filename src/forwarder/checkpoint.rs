@@ -86,20 +86,6 @@ impl CheckpointStore {
         self.client.query(&ddl).execute().await
     }
 
-    /// Whether the table exists.
-    pub async fn exists(&self) -> Result<bool, clickhouse::error::Error> {
-        let n: u64 = self
-            .client
-            .query(
-                "SELECT count() FROM system.tables \
-                 WHERE database = currentDatabase() AND name = ?",
-            )
-            .bind(&self.table)
-            .fetch_one()
-            .await?;
-        Ok(n > 0)
-    }
-
     /// The highest version of this consumer's checkpoints of this stream (0 when none).
     pub async fn newest_version(&self) -> Result<u64, clickhouse::error::Error> {
         let sql = format!(

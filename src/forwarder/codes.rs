@@ -146,9 +146,17 @@ fn number_at(s: &str) -> Option<u32> {
     s[..end].parse().ok()
 }
 
+/// The name of data code `code` ("" for another code), for logs.
+pub(crate) fn data_code_name(code: u32) -> &'static str {
+    DATA_CODES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or("", |(_, name, _)| name)
+}
+
 /// Whether `code` is in [`DATA_CODES`].
 pub(crate) fn is_data_code(code: u32) -> bool {
-    DATA_CODES.iter().any(|(c, _, _)| *c == code)
+    !data_code_name(code).is_empty()
 }
 
 /// The code a server refusal is about the rows with: `Some(code)` (the innermost) when

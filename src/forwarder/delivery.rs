@@ -221,7 +221,7 @@ impl Batcher {
                         self.stats.breaker(true);
                         error!(
                             code,
-                            name = code_name(code),
+                            name = codes::data_code_name(code),
                             records = held.len(),
                             "ClickHouse refuses record after record with the same error: the \
                              dead-letter breaker is open; nothing goes to the errors table and \
@@ -280,7 +280,7 @@ impl Batcher {
                 Some(open_for) => error!(
                     open_s = open_for.as_secs(),
                     code = self.breaker.open_code(),
-                    name = self.breaker.open_code().map(code_name),
+                    name = self.breaker.open_code().map(codes::data_code_name),
                     error = e.message(),
                     "the dead-letter breaker is still open: ClickHouse refuses the records; \
                      retrying (nothing is dead-lettered or checkpointed meanwhile)"
@@ -356,14 +356,6 @@ impl Batcher {
             }
         }
     }
-}
-
-/// The name of a data code, for logs.
-fn code_name(code: u32) -> &'static str {
-    codes::DATA_CODES
-        .iter()
-        .find(|(c, _, _)| *c == code)
-        .map_or("", |(_, name, _)| name)
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {

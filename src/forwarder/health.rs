@@ -160,13 +160,13 @@ fn respond(
             Snapshot::of(stats, SystemTime::now()).body(stall),
         ),
         "/readyz" => {
-            let snap = Snapshot::of(stats, SystemTime::now());
-            let status = if snap.not_ready(stall).is_empty() {
+            let body = Snapshot::of(stats, SystemTime::now()).body(stall);
+            let status = if body["ready"] == true {
                 StatusCode::OK
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            json(status, snap.body(stall))
+            json(status, body)
         }
         _ => Response::builder()
             .header("content-type", "text/plain; version=0.0.4")

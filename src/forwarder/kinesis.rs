@@ -307,12 +307,13 @@ impl ShardReader {
             let behind = out.millis_behind_latest();
             let end = out.next_shard_iterator().is_none();
             let next = out.next_shard_iterator().map(str::to_string);
-            let out_arrivals: Vec<SystemTime> = out
-                .records()
-                .iter()
-                .filter_map(|r| r.approximate_arrival_timestamp())
-                .filter_map(|t| SystemTime::try_from(*t).ok())
-                .collect();
+            let past_start = self.once.is_some_and(|start| {
+                out.records().iter().any(|r| {
+                    r.approximate_arrival_timestamp()
+                        .and_then(|t| SystemTime::try_from(*t).ok())
+                        .is_some_and(|t| t >= start)
+                })
+            });
             let records: Vec<Record> = out
                 .records
                 .into_iter()
@@ -322,9 +323,6 @@ impl ShardReader {
                 })
                 .collect();
             let got_records = !records.is_empty();
-            let past_start = self
-                .once
-                .is_some_and(|start| out_arrivals.iter().any(|t| *t >= start));
             if let Some(last) = records.last() {
                 position = Position::After(last.sequence_number.clone());
             }

@@ -193,10 +193,13 @@ impl Sink {
         }
     }
 
-    /// The tables of [`Sink::target_tables`] that do not exist.
-    pub(crate) async fn missing_tables(&self) -> Result<Vec<String>, clickhouse::error::Error> {
+    /// The tables of [`Sink::target_tables`], and `also`, that do not exist.
+    pub(crate) async fn missing_tables(
+        &self,
+        also: &[&str],
+    ) -> Result<Vec<String>, clickhouse::error::Error> {
         let mut missing = Vec::new();
-        for t in self.target_tables() {
+        for t in self.target_tables().into_iter().chain(also.iter().copied()) {
             let n: u64 = self
                 .client
                 .query("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?")
@@ -244,13 +247,14 @@ impl Sink {
         range: Range<usize>,
         token: &str,
     ) -> Result<Inserted, InsertError> {
+        let (send, end) = self.timeouts();
         let mut insert = self
             .client
             .insert::<StreamRow<'_>>(&self.cfg.stream_table)
             .await
             .map_err(classify)?
             .with_setting("insert_deduplication_token", token)
-            .with_timeouts(self.timeouts().0, self.timeouts().1);
+            .with_timeouts(send, end);
         let rows = range.len();
         for i in range {
             insert
@@ -318,13 +322,14 @@ impl Sink {
         rows: &[(&[u8], &str)],
         token: &str,
     ) -> Result<(), InsertError> {
+        let (send, end) = self.timeouts();
         let mut insert = self
             .client
             .insert::<ErrorRow<'_>>(&self.cfg.errors_table)
             .await
             .map_err(classify)?
             .with_setting("insert_deduplication_token", token)
-            .with_timeouts(self.timeouts().0, self.timeouts().1);
+            .with_timeouts(send, end);
         for (line, error) in rows {
             insert
                 .write(&ErrorRow {

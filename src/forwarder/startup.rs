@@ -145,18 +145,16 @@ async fn clickhouse_side(
             .await
             .map_err(|e| clickhouse_step("cannot create the checkpoint table", e))?;
     }
-    let mut missing = sink
-        .missing_tables()
+    // The checkpoint table too, when the forwarder does not create it.
+    let also: &[&str] = if ch.create_checkpoint_table {
+        &[]
+    } else {
+        &[&ch.checkpoint_table]
+    };
+    let missing = sink
+        .missing_tables(also)
         .await
         .map_err(|e| clickhouse_step("cannot look up the tables", e))?;
-    if !ch.create_checkpoint_table
-        && !store
-            .exists()
-            .await
-            .map_err(|e| clickhouse_step("cannot look up the checkpoint table", e))?
-    {
-        missing.push(ch.checkpoint_table.clone());
-    }
     if !missing.is_empty() {
         return Err(Step::Fatal(format!(
             "table(s) {} do not exist in database {}: create them with the scripts in sql/ \

@@ -36,8 +36,6 @@ pub struct Stats {
     pub error_rows: AtomicU64,
     pub retries: AtomicU64,
     pub shards_reading: AtomicU64,
-    /// MillisBehindLatest of the last GetRecords answer, any shard.
-    pub behind_ms: AtomicU64,
     /// MillisBehindLatest of each shard being read.
     behind: Mutex<HashMap<String, u64>>,
     /// Start-up is done: ClickHouse and the stream answered, checkpoints are loaded.
@@ -88,7 +86,6 @@ impl Stats {
         counter!("kinesis_forwarder_bytes_read_total").increment(bytes as u64);
         if let Some(ms) = behind_ms {
             let ms_u = u64::try_from(ms).unwrap_or(0);
-            self.behind_ms.store(ms_u, Relaxed);
             self.behind
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -141,7 +138,7 @@ impl Stats {
             self.error_rows.load(Relaxed),
             self.retries.load(Relaxed),
             self.shards_reading.load(Relaxed),
-            self.behind_ms.load(Relaxed),
+            self.max_behind_ms().unwrap_or(0),
         )
     }
 }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import random
-import signal
 import time
 
 from chdb_udf import quote
@@ -90,8 +89,7 @@ def test_split_and_merge_while_running(tmp_path, kinesis, front):
         wait_until(lambda: {s for s, (_, end) in db.checkpoints().items() if end} == closed, 30,
                    "the closed shards' SHARD_END checkpoints")
         assert f.alive()
-        f.signal(signal.SIGTERM)
-        assert f.wait(30) == 0, f.log()[-3000:]
+        assert f.terminate() == 0, f.log()[-3000:]
     finally:
         if f.alive():
             f.kill()
@@ -171,8 +169,7 @@ def test_clickhouse_down_for_10s_then_back(tmp_path, kinesis, front):
             front.start_in_thread(front.port)
         wait_until(lambda: f.metric("kinesis_forwarder_records_inserted_total") >= len(stream.sent), 90,
                    "every record after the restart")
-        f.signal(signal.SIGTERM)
-        assert f.wait(30) == 0
+        assert f.terminate() == 0
     finally:
         if f.alive():
             f.kill()
@@ -192,8 +189,7 @@ def test_sigterm_mid_batch_sends_the_open_batch_and_exits_0(tmp_path, kinesis, f
         wait_until(lambda: f.metric("kinesis_forwarder_records_read_total") >= 2000, 60, "the records read")
         assert f.metric("kinesis_forwarder_records_inserted_total") == 0  # still in the open batch
         t = time.monotonic()
-        f.signal(signal.SIGTERM)
-        assert f.wait(30) == 0
+        assert f.terminate() == 0
         assert time.monotonic() - t < 10
     finally:
         if f.alive():

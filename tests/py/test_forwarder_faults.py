@@ -15,7 +15,6 @@ third and fourth phases. Then the proxies pass everything and the forwarder catc
 from __future__ import annotations
 
 import random
-import signal
 from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
@@ -98,8 +97,7 @@ def test_every_fault_at_20_percent_with_a_split_gives_the_model(tmp_path, kinesi
                        "every shard checkpointed at its last record")
             metrics = f.metrics()
             assert f.alive()
-            f.signal(signal.SIGTERM)
-            assert f.wait(30) == 0, f.log()[-3000:]
+            assert f.terminate() == 0, f.log()[-3000:]
         finally:
             if f.alive():
                 f.kill()
