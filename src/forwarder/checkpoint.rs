@@ -112,6 +112,31 @@ impl CheckpointStore {
         version
     }
 
+    /// Other streams whose names start with `prefix` that this consumer has checkpoints of,
+    /// with when each was last written, newest first.
+    pub async fn other_streams(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, SystemTime)>, clickhouse::error::Error> {
+        let sql = format!(
+            "SELECT stream, max(version) AS v FROM {} WHERE consumer = ? AND stream != ? \
+             AND startsWith(stream, ?) GROUP BY stream ORDER BY v DESC",
+            quote_ident(&self.table)
+        );
+        let rows: Vec<(String, u64)> = self
+            .client
+            .query(&sql)
+            .bind(&self.consumer)
+            .bind(&self.stream)
+            .bind(prefix)
+            .fetch_all()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, v)| (s, UNIX_EPOCH + std::time::Duration::from_micros(v)))
+            .collect())
+    }
+
     /// Every shard's current checkpoint.
     pub async fn load(&self) -> Result<HashMap<String, Checkpoint>, clickhouse::error::Error> {
         let sql = format!(

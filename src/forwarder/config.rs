@@ -20,6 +20,17 @@ pub enum StartPosition {
     AtTimestamp(SystemTime),
 }
 
+/// What `stream` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A Kinesis data stream (name or ARN): the table's Kinesis streaming destination.
+    Kinesis,
+    /// A DynamoDB stream, by its ARN.
+    DynamoStream,
+    /// A DynamoDB table, whose latest DynamoDB stream is read.
+    DynamoTable,
+}
+
 /// Where records are flattened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlattenMode {
@@ -102,8 +113,10 @@ pub struct BatchLimits {
 /// Everything the forwarder needs.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Stream name or ARN.
+    /// The Kinesis stream's name or ARN, the DynamoDB stream's ARN, or the table's name,
+    /// as `source` says.
     pub stream: String,
+    pub source: SourceKind,
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
     pub start: StartPosition,
@@ -145,6 +158,15 @@ impl Config {
         let bad = |m: String| Err(super::Error::Config(m));
         if self.stream.is_empty() {
             return bad("the stream name or ARN is empty".into());
+        }
+        if self.source != SourceKind::Kinesis {
+            if let StartPosition::AtTimestamp(_) = self.start {
+                return bad(
+                    "--start at-timestamp: DynamoDB Streams has no AT_TIMESTAMP iterator; \
+                     use trim-horizon (the last 24 hours) or latest"
+                        .into(),
+                );
+            }
         }
         let url = &self.clickhouse.url;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -196,11 +218,6 @@ impl Config {
             Some((_, name)) => name,
             None => &self.stream,
         }
-    }
-
-    /// Whether `stream` is an ARN.
-    pub fn stream_is_arn(&self) -> bool {
-        self.stream.starts_with("arn:")
     }
 
     /// This process's name in the checkpoint table.

@@ -13,16 +13,17 @@ use tracing::{debug, info, warn};
 
 use super::checkpoint::{Checkpoint, CheckpointStore};
 use super::config::{Config, ExpiredCheckpoint, StartPosition};
-use super::kinesis::{Handover, Kinesis, KinesisError, Position, ReaderExit, ShardReader};
+use super::reader::{Handover, ReaderExit, ShardReader};
 use super::shards::{self, Shard};
+use super::source::{Position, Source, SourceError};
 use super::stats::Stats;
 use super::Error;
 
-type Readers = JoinSet<(Arc<str>, Result<ReaderExit, KinesisError>)>;
+type Readers = JoinSet<(Arc<str>, Result<ReaderExit, SourceError>)>;
 
 pub(crate) struct Coordinator<'a> {
     pub cfg: &'a Config,
-    pub kinesis: Arc<Kinesis>,
+    pub source: Arc<Source>,
     pub store: CheckpointStore,
     pub stats: Arc<Stats>,
     pub listed: HashMap<String, Shard>,
@@ -115,7 +116,7 @@ impl Coordinator<'_> {
                         Ok(ReaderExit::CaughtUp) => debug!(shard = %shard, "caught up"),
                         Ok(ReaderExit::Cancelled) => {}
                         Ok(ReaderExit::CheckpointRefused(m)) => {
-                            let msg = format!("Kinesis refused the checkpoint of shard {shard}: {m}");
+                            let msg = format!("{} refused the checkpoint of shard {shard}: {m}", self.source.service());
                             match self.cfg.expired_checkpoint {
                                 ExpiredCheckpoint::Fail => {
                                     outcome = Err(Error::CheckpointExpired(format!(
@@ -130,7 +131,7 @@ impl Coordinator<'_> {
                             }
                         }
                         Err(e) => {
-                            outcome = Err(Error::Kinesis { what: format!("shard {shard}"), source: Box::new(e) });
+                            outcome = Err(Error::Stream { what: format!("shard {shard}"), source: Box::new(e) });
                             break;
                         }
                     }
@@ -177,7 +178,7 @@ impl Coordinator<'_> {
 
     fn spawn(&self, running: &mut Readers, shard_id: Arc<str>, position: Position) {
         let reader = ShardReader {
-            kinesis: self.kinesis.clone(),
+            source: self.source.clone(),
             shard_id: shard_id.clone(),
             position,
             records_per_call: self.cfg.records_per_call,
@@ -195,7 +196,7 @@ impl Coordinator<'_> {
     /// Reads the shard list again, and with several workers the checkpoints (for parents
     /// finished by another worker).
     async fn discover(&mut self) {
-        match self.kinesis.list_shards().await {
+        match self.source.list_shards().await {
             Ok(l) => {
                 for s in l {
                     if !self.listed.contains_key(&s.id) {
@@ -206,7 +207,7 @@ impl Coordinator<'_> {
             }
             Err(e) => {
                 self.stats.retry("list_shards");
-                warn!(error = %e, "ListShards failed; the shard list is not refreshed");
+                warn!(error = %e, "listing the shards failed; the shard list is not refreshed");
             }
         }
         if self.cfg.workers > 1 {

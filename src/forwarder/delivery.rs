@@ -29,7 +29,7 @@ use super::breaker::{Breaker, Refusal};
 use super::checkpoint::{Checkpoint, CheckpointStore};
 use super::codes;
 use super::config::BatchLimits;
-use super::kinesis::Handover;
+use super::reader::Handover;
 use super::retry::Backoff;
 use super::sink::{InsertError, Inserted, Sink};
 use super::startup::sleep_or;

@@ -19,7 +19,7 @@ pub enum Error {
     /// A checkpoint points at data the stream no longer holds. Exit status 1.
     CheckpointExpired(String),
     /// Reading the stream failed in a way retrying cannot fix (it was deleted, …).
-    Kinesis { what: String, source: Source },
+    Stream { what: String, source: Source },
     /// The stop came before the open batch was delivered; it is read again at the next start.
     Abandoned(String),
     /// A task of the forwarder failed.
@@ -54,7 +54,7 @@ impl fmt::Display for Error {
                 source: Some(s),
             } => write!(f, "cannot start: {what}: {s}"),
             Error::CheckpointExpired(m) => write!(f, "checkpoint: {m}"),
-            Error::Kinesis { what, source } => write!(f, "kinesis: {what}: {source}"),
+            Error::Stream { what, source } => write!(f, "stream: {what}: {source}"),
             Error::Abandoned(m) => write!(f, "stopped: {m}"),
             Error::Task { what, source } => write!(f, "{what}: {source}"),
         }
@@ -67,7 +67,7 @@ impl std::error::Error for Error {
             Error::StartUp {
                 source: Some(s), ..
             }
-            | Error::Kinesis { source: s, .. }
+            | Error::Stream { source: s, .. }
             | Error::Task { source: s, .. } => Some(s.as_ref()),
             _ => None,
         }

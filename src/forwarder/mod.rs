@@ -1,12 +1,16 @@
-//! The Kinesis forwarder: reads the Kinesis data stream that DynamoDB writes its changes to
-//! and inserts every record into ClickHouse, checkpointed per shard.
+//! The forwarder: reads the stream DynamoDB writes a table's changes to (the table's Kinesis
+//! data stream, or its DynamoDB stream) and inserts every record into ClickHouse,
+//! checkpointed per shard.
 //!
 //! One module per concept:
 //! - [`config`]: what the forwarder is told (built by the binary from flags and env vars);
 //! - `startup`: the checks before reading, and what ends the run at once;
 //! - `coordinator`: which shards are read, when and from where;
 //! - `shards`: shard lineage and worker assignment (pure);
-//! - `kinesis`: one reader per shard (GetRecords, rate limit, iterator renewal);
+//! - `source`: the stream read, Kinesis or DynamoDB Streams, behind one face;
+//! - `kinesis`, `streams`: the two services' calls; `stream_json`: a DynamoDB Streams
+//!   record as the JSON the flatten core reads (pure);
+//! - `reader`: one reader per shard (GetRecords, rate limit, iterator renewal);
 //! - `batch`: the open batch, cut by rows, bytes and time (pure);
 //! - `delivery`: inserts, dead letters and checkpoints, in that order;
 //! - `codes`: what a ClickHouse error code says about the rows (pure);
@@ -33,12 +37,16 @@ mod encoder;
 pub mod error;
 pub mod health;
 mod kinesis;
+mod reader;
 mod retry;
 pub mod service;
 mod shards;
 mod sink;
+mod source;
 mod startup;
 pub mod stats;
+mod stream_json;
+mod streams;
 
 pub use config::Config;
 pub use error::Error;

@@ -23,7 +23,7 @@ use super::checkpoint::CheckpointStore;
 use super::config::Config;
 use super::coordinator::Coordinator;
 use super::delivery::Batcher;
-use super::kinesis::Handover;
+use super::reader::Handover;
 use super::sink::Sink;
 use super::startup;
 use super::stats::Stats;
@@ -51,12 +51,15 @@ pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, 
     cfg.validate()?;
     let mut sink =
         Sink::new(&cfg.clickhouse, cfg.flatten, &cfg.flatten_options).map_err(Error::Config)?;
+    let Some(source) = startup::connect(&cfg, &stats, &stop.shutdown).await? else {
+        return Ok(Summary::default());
+    };
     let ch = &cfg.clickhouse;
     let store = |client| {
         CheckpointStore::new(
             client,
             &ch.checkpoint_table,
-            cfg.stream_name(),
+            source.checkpoint_name(&cfg),
             &ch.table,
             &cfg.worker_label(),
         )
@@ -64,8 +67,15 @@ pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, 
     let reader_store = store(sink.client().clone());
     let mut writer_store = store(sink.client().clone()).with_timeout(ch.timeout);
 
-    let Some(started) =
-        startup::start(&cfg, &mut sink, &reader_store, &stats, &stop.shutdown).await?
+    let Some(started) = startup::start(
+        &cfg,
+        &mut sink,
+        &reader_store,
+        &source,
+        &stats,
+        &stop.shutdown,
+    )
+    .await?
     else {
         return Ok(Summary::default());
     };
@@ -89,7 +99,7 @@ pub async fn run(cfg: Config, stop: Stop, stats: Arc<Stats>) -> Result<Summary, 
 
     let coordinator = Coordinator {
         cfg: &cfg,
-        kinesis: Arc::new(started.kinesis),
+        source: Arc::new(source),
         store: reader_store,
         stats: stats.clone(),
         listed: started

@@ -1,5 +1,5 @@
-//! Start-up: the ClickHouse side (tables, the destination's columns, the checkpoints),
-//! then the stream's shards.
+//! Start-up: the stream (for a DynamoDB table, its latest stream), the ClickHouse side
+//! (tables, the destination's columns, the checkpoints), then the stream's shards.
 //!
 //! A server that does not answer yet is waited for, with backoff. What no retry can fix
 //! ends the run with [`Error::StartUp`] (exit status 3) and a message that says what to
@@ -16,10 +16,10 @@ use super::checkpoint::{Checkpoint, CheckpointStore};
 use super::client;
 use super::codes;
 use super::config::{Config, ExpiredCheckpoint};
-use super::kinesis::{Kinesis, KinesisError};
 use super::retry::Backoff;
 use super::shards::Shard;
 use super::sink::Sink;
+use super::source::{Source, SourceError};
 use super::stats::Stats;
 use super::Error;
 
@@ -28,7 +28,6 @@ pub(crate) struct Started {
     pub checkpoints: HashMap<String, Checkpoint>,
     /// The highest checkpoint version in the table.
     pub newest_version: u64,
-    pub kinesis: Kinesis,
     pub listed: Vec<Shard>,
 }
 
@@ -70,11 +69,47 @@ fn is_fatal_connection_error(text: &str) -> bool {
     .any(|p| t.contains(p))
 }
 
+/// Connects to the stream; `None` when `shutdown` came first. For a DynamoDB table this
+/// finds its latest stream (its ARN names the checkpoints), and for a DynamoDB stream it
+/// checks the view type.
+pub(crate) async fn connect(
+    cfg: &Config,
+    stats: &Stats,
+    shutdown: &CancellationToken,
+) -> Result<Option<Source>, Error> {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(15));
+    loop {
+        match Source::connect(cfg).await {
+            Ok(s) => return Ok(Some(s)),
+            Err(
+                e @ (SourceError::NotFound(_)
+                | SourceError::Denied(_)
+                | SourceError::Unusable(_)
+                | SourceError::InvalidArgument(_)),
+            ) => {
+                return Err(Error::StartUp {
+                    what: format!("cannot read stream {}", cfg.stream),
+                    source: Some(Box::new(e)),
+                });
+            }
+            Err(e) => {
+                let d = backoff.next_delay();
+                warn!(error = %e, delay_ms = d.as_millis() as u64, "cannot reach the stream; retrying");
+                stats.retry("connect");
+                if sleep_or(shutdown, d).await {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
 /// Runs start-up; `None` when `shutdown` came first.
 pub(crate) async fn start(
     cfg: &Config,
     sink: &mut Sink,
     store: &CheckpointStore,
+    source: &Source,
     stats: &Stats,
     shutdown: &CancellationToken,
 ) -> Result<Option<Started>, Error> {
@@ -94,7 +129,7 @@ pub(crate) async fn start(
         }
     };
     info!(
-        stream = %cfg.stream,
+        stream = %source.checkpoint_name(cfg),
         table = %cfg.clickhouse.table,
         flatten = ?cfg.flatten,
         worker = %cfg.worker_label(),
@@ -102,11 +137,10 @@ pub(crate) async fn start(
         "starting"
     );
 
-    let kinesis = Kinesis::connect(cfg).await;
     let listed = loop {
-        match kinesis.list_shards().await {
+        match source.list_shards().await {
             Ok(l) => break l,
-            Err(e @ (KinesisError::NotFound(_) | KinesisError::Denied(_))) => {
+            Err(e @ (SourceError::NotFound(_) | SourceError::Denied(_))) => {
                 return Err(Error::StartUp {
                     what: format!("cannot read stream {}", cfg.stream),
                     source: Some(Box::new(e)),
@@ -114,7 +148,7 @@ pub(crate) async fn start(
             }
             Err(e) => {
                 let d = backoff.next_delay();
-                warn!(error = %e, delay_ms = d.as_millis() as u64, "ListShards failed; retrying");
+                warn!(error = %e, delay_ms = d.as_millis() as u64, "listing the shards failed; retrying");
                 stats.retry("list_shards");
                 if sleep_or(shutdown, d).await {
                     return Ok(None);
@@ -123,10 +157,12 @@ pub(crate) async fn start(
         }
     };
     check_expired(cfg, &checkpoints, &listed)?;
+    if checkpoints.is_empty() {
+        check_stream_replaced(cfg, source, store).await?;
+    }
     Ok(Some(Started {
         checkpoints,
         newest_version,
-        kinesis,
         listed,
     }))
 }
@@ -216,6 +252,50 @@ fn check_expired(
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    match cfg.expired_checkpoint {
+        ExpiredCheckpoint::Fail => Err(Error::CheckpointExpired(msg)),
+        ExpiredCheckpoint::TrimHorizon => {
+            warn!("{msg}; going on as asked");
+            Ok(())
+        }
+    }
+}
+
+/// A DynamoDB stream without checkpoints where the consumer has checkpoints of an earlier
+/// stream of the same table: the table's stream was disabled and enabled again (a new
+/// ARN). The changes made while no stream was on are in neither stream.
+async fn check_stream_replaced(
+    cfg: &Config,
+    source: &Source,
+    store: &CheckpointStore,
+) -> Result<(), Error> {
+    let Source::DynamoStreams(s) = source else {
+        return Ok(());
+    };
+    let Some(cut) = s.arn().rfind("/stream/") else {
+        return Ok(());
+    };
+    let prefix = &s.arn()[..cut + "/stream/".len()];
+    let earlier = match store.other_streams(prefix).await {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(error = %e, "cannot look for checkpoints of the table's earlier streams");
+            return Ok(());
+        }
+    };
+    let Some((old, written)) = earlier.first() else {
+        return Ok(());
+    };
+    let since = humantime::format_rfc3339_seconds(*written);
+    let msg = format!(
+        "the checkpoints of this table are of its stream {old} (last written {since}), but the \
+         table's stream is now {}: the stream was disabled and enabled again, and the changes \
+         made while it was off are in neither stream. To recover: restart with \
+         --on-expired-checkpoint trim-horizon (the new stream is read from its start), then \
+         load an incremental export of the table from {since} to now with \
+         sql/12_incremental_export.sql; or reload the table from a new full export (sql/03)",
+        s.arn()
     );
     match cfg.expired_checkpoint {
         ExpiredCheckpoint::Fail => Err(Error::CheckpointExpired(msg)),

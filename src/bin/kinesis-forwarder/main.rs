@@ -1,4 +1,5 @@
-//! `kinesis-forwarder`: the Kinesis data stream of a DynamoDB table into ClickHouse.
+//! `kinesis-forwarder`: the change stream of a DynamoDB table (its Kinesis data stream or
+//! its DynamoDB stream) into ClickHouse.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -6,10 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgGroup, Parser, ValueEnum};
 use dynamo_flatten::flatten::Options;
 use dynamo_flatten::forwarder::config::{
-    BatchLimits, ClickHouse, Config, ExpiredCheckpoint, FlattenMode, Secret, StartPosition,
+    BatchLimits, ClickHouse, Config, ExpiredCheckpoint, FlattenMode, Secret, SourceKind,
+    StartPosition,
 };
 use dynamo_flatten::forwarder::health;
 use dynamo_flatten::forwarder::service::Stop;
@@ -21,11 +23,15 @@ use tracing::{error, info};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ABOUT: &str =
-    "Keeps a ClickHouse copy of a DynamoDB table in sync from its Kinesis data stream.";
+const ABOUT: &str = "Keeps a ClickHouse copy of a DynamoDB table in sync from its Kinesis data \
+                     stream or its DynamoDB stream.";
 
 const LONG_ABOUT: &str = "\
-Keeps a ClickHouse copy of a DynamoDB table in sync from its Kinesis data stream.
+Keeps a ClickHouse copy of a DynamoDB table in sync from its Kinesis data stream
+(--stream) or its DynamoDB stream (--dynamodb-stream ARN, or --dynamodb-table NAME for
+the table's latest stream). A DynamoDB stream must carry new images (NEW_AND_OLD_IMAGES
+or NEW_IMAGE); its records are written as DynamoDB Streams JSON (the record of a Lambda
+event), which dynamo_flatten reads like the Kinesis records.
 
 Reads every shard of the stream (following splits and merges: a child shard is read
 after its parents are finished) and inserts every record into ClickHouse in batches.
@@ -74,6 +80,10 @@ Examples:
   kinesis-forwarder --stream people-changes --table people --once \\
       --endpoint-url http://127.0.0.1:4567 --region us-east-1
 
+  # The table's own DynamoDB stream (24 hours of changes, no extra cost):
+  kinesis-forwarder --dynamodb-table people --table people \\
+      --clickhouse-url http://clickhouse:8123
+
   # Two processes sharing the shards:
   kinesis-forwarder ... --workers 2 --worker-index 0
   kinesis-forwarder ... --workers 2 --worker-index 1
@@ -87,12 +97,32 @@ Once running, every ClickHouse and Kinesis fault is retried without end.";
 
 #[derive(Parser, Debug)]
 #[command(name = "kinesis-forwarder", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(group(ArgGroup::new("source").required(true).multiple(false)))]
 struct Args {
-    /// Kinesis stream name or ARN.
-    #[arg(long, env = "KINESIS_STREAM", value_name = "NAME|ARN")]
-    stream: String,
+    /// Kinesis data stream name or ARN (the table's Kinesis streaming destination).
+    #[arg(
+        long,
+        env = "KINESIS_STREAM",
+        value_name = "NAME|ARN",
+        group = "source"
+    )]
+    stream: Option<String>,
 
-    /// Kinesis endpoint, for local emulators (default: the region's endpoint).
+    /// DynamoDB stream ARN (the table's own stream), instead of --stream.
+    #[arg(
+        long,
+        env = "DYNAMODB_STREAM_ARN",
+        value_name = "ARN",
+        group = "source"
+    )]
+    dynamodb_stream: Option<String>,
+
+    /// DynamoDB table whose latest DynamoDB stream is read (found with ListStreams), instead
+    /// of --stream. Its checkpoints are kept under the stream's ARN.
+    #[arg(long, env = "DYNAMODB_TABLE", value_name = "NAME", group = "source")]
+    dynamodb_table: Option<String>,
+
+    /// Kinesis or DynamoDB Streams endpoint, for local emulators (default: the region's).
     #[arg(long, env = "KINESIS_ENDPOINT_URL", value_name = "URL")]
     endpoint_url: Option<String>,
 
@@ -100,7 +130,7 @@ struct Args {
     #[arg(long, env = "AWS_REGION")]
     region: Option<String>,
 
-    /// Where shards without a checkpoint start.
+    /// Where shards without a checkpoint start (at-timestamp: Kinesis only).
     #[arg(long, value_enum, default_value_t = StartArg::TrimHorizon)]
     start: StartArg,
 
@@ -253,7 +283,7 @@ struct Args {
     #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
     idle_poll: Duration,
 
-    /// Records per GetRecords call (1..=10000).
+    /// Records per GetRecords call (1..=10000; DynamoDB Streams gives at most 1000).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     records_per_call: i32,
 
@@ -358,8 +388,19 @@ fn config(args: Args) -> Result<Config, Error> {
         deleted_field: args.deleted_field,
         ..Options::default()
     };
+    let (stream, source) = match (args.stream, args.dynamodb_stream, args.dynamodb_table) {
+        (Some(s), _, _) => (s, SourceKind::Kinesis),
+        (None, Some(arn), _) => (arn, SourceKind::DynamoStream),
+        (None, None, Some(table)) => (table, SourceKind::DynamoTable),
+        (None, None, None) => {
+            return Err(Error::Config(
+                "one of --stream, --dynamodb-stream or --dynamodb-table is needed".into(),
+            ))
+        }
+    };
     Ok(Config {
-        stream: args.stream,
+        stream,
+        source,
         endpoint_url: args.endpoint_url,
         region: args.region,
         start,
