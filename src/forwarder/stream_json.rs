@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodbstreams::primitives::DateTimeFormat;
+use aws_sdk_dynamodbstreams::primitives::DateTime;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record};
 use base64::Engine;
 
@@ -57,11 +57,7 @@ pub fn write_record(r: &Record, arn: &str, out: &mut Vec<u8>) {
         };
         if let Some(t) = d.approximate_creation_date_time() {
             inner(out, "ApproximateCreationDateTime");
-            // Seconds, with the fraction when there is one (AWS gives whole seconds).
-            match t.fmt(DateTimeFormat::EpochSeconds) {
-                Ok(text) => out.extend_from_slice(text.as_bytes()),
-                Err(_) => out.extend_from_slice(b"null"),
-            }
+            seconds(out, t);
         }
         for (name, image) in [
             ("Keys", d.keys()),
@@ -106,6 +102,28 @@ pub fn write_record(r: &Record, arn: &str, out: &mut Vec<u8>) {
         out.push(b'}');
     }
     out.push(b'}');
+}
+
+/// A time as seconds since the epoch, with the fraction to the microsecond when there is
+/// one (AWS gives whole seconds; moto milliseconds). The SDK reads `1796206046.853` through
+/// a float, as 1796206046.852999925: rounding to the nearest microsecond gives back the
+/// time the service wrote.
+fn seconds(out: &mut Vec<u8>, t: &DateTime) {
+    let mut secs = t.secs();
+    let mut micros = (t.subsec_nanos() + 500) / 1000;
+    if micros >= 1_000_000 {
+        secs += 1;
+        micros -= 1_000_000;
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(secs).as_bytes());
+    if micros > 0 {
+        let mut frac = format!("{micros:06}");
+        while frac.ends_with('0') {
+            frac.pop();
+        }
+        out.push(b'.');
+        out.extend_from_slice(frac.as_bytes());
+    }
 }
 
 /// An attribute map, keys sorted.
@@ -211,7 +229,7 @@ fn string(out: &mut Vec<u8>, s: &str) {
 mod tests {
     use super::*;
     use crate::flatten::{Flattener, Options};
-    use aws_sdk_dynamodbstreams::primitives::{Blob, DateTime};
+    use aws_sdk_dynamodbstreams::primitives::Blob;
     use aws_sdk_dynamodbstreams::types::{Identity, OperationType, StreamRecord, StreamViewType};
 
     fn every_type() -> HashMap<String, AttributeValue> {
@@ -352,6 +370,26 @@ mod tests {
         assert_eq!(row["is_deleted"], 1);
         // A fraction of a second (moto gives milliseconds) is kept in the version.
         assert_eq!(row["version"], 1_764_000_000_250_000u64);
+    }
+
+    #[test]
+    fn times_are_rounded_to_the_microsecond_the_service_wrote() {
+        let text = |t: DateTime| {
+            let mut out = Vec::new();
+            seconds(&mut out, &t);
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        assert_eq!(
+            text(DateTime::from_secs_f64(1_796_206_046.853)),
+            "1796206046.853"
+        );
+        assert_eq!(
+            text(DateTime::from_secs_and_nanos(1_796_206_046, 852_999_925)),
+            "1796206046.853"
+        );
+        assert_eq!(text(DateTime::from_secs_and_nanos(7, 999_999_600)), "8");
+        assert_eq!(text(DateTime::from_secs(1_764_000_000)), "1764000000");
+        assert_eq!(text(DateTime::from_secs_and_nanos(1, 120_000)), "1.00012");
     }
 
     #[test]

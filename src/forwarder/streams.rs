@@ -68,7 +68,8 @@ impl DynamoStreams {
         }
         let Some((_, arn)) = newest else {
             return Err(SourceError::NotFound(format!(
-                "table {table} has no DynamoDB stream: enable one with \
+                "ListStreams finds no DynamoDB stream of table {table}: the table does not \
+                 exist in this account and region, or it never had a stream. Enable one with \
                  StreamSpecification={{StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES}}"
             )));
         };
