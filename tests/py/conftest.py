@@ -37,6 +37,13 @@ EXTRA_VARIANTS = [
 ]
 
 
+def _tsv_lines(text: str) -> list[str]:
+    """The rows of TSV output: split at "\n" only (str.splitlines would also split inside a
+    value at the characters TSV leaves unescaped, such as U+2028 or \x1c)."""
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
 def _unescape_tsv(field: str) -> str | None:
     if field == "\\N":
         return None
@@ -67,7 +74,7 @@ class CH:
 
     def rows(self, sql: str) -> list[tuple]:
         text = self.run(sql)
-        return [tuple(_unescape_tsv(f) for f in line.split("\t")) for line in text.splitlines()]
+        return [tuple(_unescape_tsv(f) for f in line.split("\t")) for line in _tsv_lines(text)]
 
     def one(self, sql: str):
         rows = self.rows(sql)

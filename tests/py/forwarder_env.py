@@ -2,7 +2,8 @@
 local Kinesis stream, a database per test behind the HTTP front, and the forwarder process.
 
 The ClickHouse side is the test-only HTTP front (tests/support/clickhouse_http_front.py)
-over the session's chDB, with the dynamo_flatten UDF loaded; Kinesis is kinesalite.
+over the session's chDB, with the dynamo_flatten UDF loaded; Kinesis is kinesalite, and
+DynamoDB Streams is moto (`Moto`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests" / "support"))
 
 from local_aws import LocalKinesis
-from sqlrun import free_port, split_statements, tsv
+from sqlrun import MOTO_KEY, MOTO_SECRET, free_port, split_statements, tsv
 
 SQL = REPO / "sql"
 NAMES = ["sally", "bob", "ana", "li", "Zoë \"zee\" O'Neil", "李雷 🚀", "back\\slash", "tab\there", ""]
@@ -178,13 +179,22 @@ class Database:
         if "01_destination.sql" in sql_files:
             stmts.append(self.ADD_EXTRA)
         stmts += split_statements(extra_sql)
-        with front.lock:
-            front._run(f"USE {name}", "TabSeparated")
+        self.run_statements(stmts)
+
+    def run_statements(self, stmts: list[str], params: dict | None = None) -> list[str]:
+        """Runs `stmts` one after the other in this database (the scripts' unqualified names
+        are its tables), each with the query parameters `params`, as clickhouse-client
+        --param_… gives them; returns each one's TSV output."""
+        with self.front.lock:
+            self.front._run(f"USE {self.name}", "TabSeparated")
             try:
-                for s in stmts:
-                    front._run(s, "TabSeparated")
+                return [self.front._run(s, "TabSeparated", params).decode() for s in stmts]
             finally:
-                front._run("USE default", "TabSeparated")
+                self.front._run("USE default", "TabSeparated")
+
+    def run_file(self, name: str, params: dict | None = None) -> list[str]:
+        """Runs sql/<name> as written in this database (see run_statements)."""
+        return self.run_statements(split_statements((SQL / name).read_text()), params)
 
     def run(self, sql: str) -> str:
         with self.front.lock:
@@ -221,10 +231,27 @@ class Database:
 # -- the forwarder process -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Moto:
+    """The moto server at `endpoint` (the `s3_endpoint` fixture: S3, DynamoDB and DynamoDB
+    Streams), as Forwarder takes an AWS endpoint: like LocalKinesis, with the keys to sign with."""
+
+    endpoint: str
+    KEY = MOTO_KEY
+    SECRET = MOTO_SECRET
+
+
 class Forwarder:
-    def __init__(self, tmp: Path, kinesis: LocalKinesis, stream: str, port: int, db: str, *extra: str):
+    """The forwarder from `stream` into the database `db` behind the ClickHouse HTTP front on
+    `port`. `kinesis` is the AWS endpoint with the keys to sign with: LocalKinesis, or anything
+    with `endpoint`, `KEY` and `SECRET` (`Moto`). `stream` is a Kinesis stream name, or the
+    source flags in its place (`("--dynamodb-table", name)`)."""
+
+    def __init__(self, tmp: Path, kinesis: LocalKinesis | Moto, stream: str | tuple[str, ...], port: int,
+                 db: str, *extra: str):
         self.metrics_port = free_port()
-        self.args = [str(forwarder_binary()), "--stream", stream, "--endpoint-url", kinesis.endpoint,
+        source = ["--stream", stream] if isinstance(stream, str) else list(stream)
+        self.args = [str(forwarder_binary()), *source, "--endpoint-url", kinesis.endpoint,
                      "--region", "us-east-1", "--clickhouse-url", f"http://127.0.0.1:{port}",
                      "--clickhouse-database", db, "--table", "people", "--progress", "never",
                      "--metrics-addr", f"127.0.0.1:{self.metrics_port}", *extra]

@@ -8,7 +8,8 @@ hands them to the engine, which replaces `{name:Type}` itself, the same mechanis
 statement of a file gets all parameters, and the first failing statement stops the file.
 
 The S3 server is moto (`moto_server` from the venv) on 127.0.0.1 at a free port
-(`moto_server()`; the `s3_endpoint` fixture in conftest.py runs one per test process).
+(`moto_server()`; the `s3_endpoint` fixture in conftest.py runs one per test process). The
+same endpoint serves moto's DynamoDB and DynamoDB Streams (`aws_client`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import REPO, _unescape_tsv
+from conftest import REPO, _tsv_lines, _unescape_tsv
 
 SQL_DIR = REPO / "sql"
 
@@ -118,7 +119,7 @@ def run_generated(ch, sql: str) -> list[str]:
 
 
 def tsv(text: str) -> list[tuple]:
-    return [tuple(_unescape_tsv(f) for f in line.split("\t")) for line in text.splitlines()]
+    return [tuple(_unescape_tsv(f) for f in line.split("\t")) for line in _tsv_lines(text)]
 
 
 def insert_lines(ch, table: str, lines: list[str]) -> None:
@@ -156,9 +157,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# moto_server, with DynamoDB Streams records stamped in whole seconds as AWS stamps them
+# (ApproximateCreationDateTime "rounded down to the second"); moto keeps milliseconds.
+_MOTO_WHOLE_SECONDS = """
+import sys
+from moto.dynamodb.models import table
+from moto.server import main
+
+init = table.StreamRecord.__init__
+
+def whole_seconds(self, *args, **kwargs):
+    init(self, *args, **kwargs)
+    d = self.record["dynamodb"]
+    d["ApproximateCreationDateTime"] = d["ApproximateCreationDateTime"].replace(microsecond=0)
+
+table.StreamRecord.__init__ = whole_seconds
+sys.exit(main())
+"""
+
+
 @contextlib.contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto S3 server on 127.0.0.1; yields its endpoint URL and stops it afterwards.
+def moto_server(stream_seconds: bool = False) -> Iterator[str]:
+    """A moto server (S3, DynamoDB, DynamoDB Streams, …) on 127.0.0.1; yields its endpoint URL
+    and stops it afterwards. With `stream_seconds`, its stream records carry whole seconds.
 
     Raises RuntimeError when it cannot be started.
     """
@@ -167,7 +188,8 @@ def moto_server() -> Iterator[str]:
         raise RuntimeError(f"{moto} not found: run scripts/setup (moto[server] is in requirements.txt)")
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
+    command = [sys.executable, "-c", _MOTO_WHOLE_SECONDS] if stream_seconds else [str(moto)]
+    proc = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
@@ -192,16 +214,24 @@ def moto_server() -> Iterator[str]:
             proc.wait()
 
 
+# The dummy keys every client of the moto server signs with (moto takes any).
+MOTO_KEY = MOTO_SECRET = "test"
+
+
+def aws_client(service: str, endpoint: str, **kw):
+    """A boto3 client of `service` (s3, dynamodb, dynamodbstreams, …) for the local moto
+    server: us-east-1, the dummy keys."""
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id=MOTO_KEY, aws_secret_access_key=MOTO_SECRET, **kw)
+
+
 def s3_client(endpoint: str):
     """A boto3 S3 client for the local server (path-style addressing, dummy keys)."""
-    import boto3
     from botocore.config import Config
 
-    return boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    return aws_client("s3", endpoint, config=Config(s3={"addressing_style": "path"}))
 
 
 def own_database(ch, name: str) -> Iterator:
