@@ -570,7 +570,7 @@ def test_a_new_image_stream_gives_the_scan_too(tmp_path, front, s3_endpoint):
 
 
 @pytest.mark.parametrize(("spec", "message"), [
-    (None, "table {table} has no DynamoDB stream: enable one with StreamSpecification="),
+    (None, "ListStreams finds no DynamoDB stream of table {table}: the table does not exist"),
     ({"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
      "has view type KEYS_ONLY: its records do not carry the items' new images"),
 ])
