@@ -8,13 +8,16 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use dynamo_flatten::flatten::{Flattener, Options};
 use dynamo_flatten::schema::evolve::{self, AddSpec, Evolution, NewColumn, ViewChange};
-use dynamo_flatten::schema::{self, Col, Documents, InferOptions, Inferrer, Missing, S3Auth, Spec};
+use dynamo_flatten::schema::{
+    self, ClusterName, Col, Documents, InferOptions, Inferrer, Missing, S3Auth, Spec,
+};
 use serde_json::{Map, Value};
 
 const AFTER_HELP: &str = "\
 Examples:
   zcat export/AWSDynamoDB/*/data/*.json.gz | head -10000 | dynamo-flatten schema --table people --partition-key id
   dynamo-flatten schema --table orders --partition-key pk --sort-key sk part-0001.json.gz changes.jsonl
+  dynamo-flatten schema --table people --partition-key id --cluster prod part-0001.json.gz
   dynamo-flatten schema evolve --help      (new columns for attributes that land in _extra)";
 
 const EVOLVE_AFTER_HELP: &str = "\
@@ -87,6 +90,16 @@ pub struct SchemaArgs {
     /// Name of the delete-flag column (as given to the function).
     #[arg(long, default_value = "is_deleted", value_name = "NAME")]
     deleted_field: String,
+
+    /// Generate for the ClickHouse cluster NAME (as the servers' remote_servers names it;
+    /// letters, digits, '_' and '-'): every statement ON CLUSTER NAME; the destination
+    /// ReplicatedReplacingMergeTree, one per shard, as <table>_local, and <table> a
+    /// Distributed table over it sharded by cityHash64(<partition key>), so that FINAL, which
+    /// runs per shard, sees every version of an item; dynamo_errors and kinesis_checkpoints
+    /// likewise; the snapshot loaded through s3Cluster(NAME, ...), each node flattening its
+    /// share of the files. See sql/README.md, "On a cluster".
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<ClusterName>,
 
     /// Sample files (gzip-compressed if they end in .gz); standard input if none.
     files: Vec<PathBuf>,
@@ -307,6 +320,7 @@ pub fn run(args: &SchemaArgs) -> Result<(), String> {
             S3AuthArg::Nosign => S3Auth::NoSign,
             S3AuthArg::Server => S3Auth::Server,
         },
+        cluster: args.cluster.clone(),
     };
     let sql = schema::render(&spec, &inf, args.types.options()).map_err(|e| e.to_string())?;
     if skipped > 0 {
