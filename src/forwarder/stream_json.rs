@@ -18,45 +18,29 @@ use base64::Engine;
 /// Appends `r` as one JSON object; `arn` is the stream's ARN (`eventSourceARN`).
 pub fn write_record(r: &Record, arn: &str, out: &mut Vec<u8>) {
     out.push(b'{');
-    let mut first = true;
-    let mut field = |out: &mut Vec<u8>, name: &str| {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        string(out, name);
-        out.push(b':');
-    };
+    let mut field = Keys::default();
     if let Some(id) = r.event_id() {
-        field(out, "eventID");
+        field.key(out, "eventID");
         string(out, id);
     }
     if let Some(name) = r.event_name() {
-        field(out, "eventName");
+        field.key(out, "eventName");
         string(out, name.as_str());
     }
-    field(out, "eventVersion");
+    field.key(out, "eventVersion");
     string(out, r.event_version().unwrap_or("1.1"));
-    field(out, "eventSource");
+    field.key(out, "eventSource");
     string(out, r.event_source().unwrap_or("aws:dynamodb"));
     if let Some(region) = r.aws_region() {
-        field(out, "awsRegion");
+        field.key(out, "awsRegion");
         string(out, region);
     }
     if let Some(d) = r.dynamodb() {
-        field(out, "dynamodb");
+        field.key(out, "dynamodb");
         out.push(b'{');
-        let mut first = true;
-        let mut inner = |out: &mut Vec<u8>, name: &str| {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            string(out, name);
-            out.push(b':');
-        };
+        let mut inner = Keys::default();
         if let Some(t) = d.approximate_creation_date_time() {
-            inner(out, "ApproximateCreationDateTime");
+            inner.key(out, "ApproximateCreationDateTime");
             seconds(out, t);
         }
         for (name, image) in [
@@ -65,43 +49,57 @@ pub fn write_record(r: &Record, arn: &str, out: &mut Vec<u8>) {
             ("OldImage", d.old_image()),
         ] {
             if let Some(m) = image {
-                inner(out, name);
+                inner.key(out, name);
                 map(out, m);
             }
         }
         if let Some(seq) = d.sequence_number() {
-            inner(out, "SequenceNumber");
+            inner.key(out, "SequenceNumber");
             string(out, seq);
         }
         if let Some(size) = d.size_bytes() {
-            inner(out, "SizeBytes");
+            inner.key(out, "SizeBytes");
             out.extend_from_slice(itoa::Buffer::new().format(size).as_bytes());
         }
         if let Some(view) = d.stream_view_type() {
-            inner(out, "StreamViewType");
+            inner.key(out, "StreamViewType");
             string(out, view.as_str());
         }
         out.push(b'}');
     }
-    field(out, "eventSourceARN");
+    field.key(out, "eventSourceARN");
     string(out, arn);
     if let Some(who) = r.user_identity() {
         // TTL deletions: {"principalId":"dynamodb.amazonaws.com","type":"Service"}.
-        field(out, "userIdentity");
+        field.key(out, "userIdentity");
         out.push(b'{');
-        let mut sep = "";
+        let mut keys = Keys::default();
         for (k, v) in [("principalId", who.principal_id()), ("type", who.r#type())] {
             if let Some(v) = v {
-                out.extend_from_slice(sep.as_bytes());
-                string(out, k);
-                out.push(b':');
+                keys.key(out, k);
                 string(out, v);
-                sep = ",";
             }
         }
         out.push(b'}');
     }
     out.push(b'}');
+}
+
+/// The keys of one JSON object: a comma before every key but the first.
+#[derive(Default)]
+struct Keys {
+    started: bool,
+}
+
+impl Keys {
+    fn key(&mut self, out: &mut Vec<u8>, name: &str) {
+        if self.started {
+            out.push(b',');
+        }
+        self.started = true;
+        string(out, name);
+        out.push(b':');
+    }
 }
 
 /// A time as seconds since the epoch, with the fraction to the microsecond when there is
@@ -128,18 +126,13 @@ fn seconds(out: &mut Vec<u8>, t: &DateTime) {
 
 /// An attribute map, keys sorted.
 fn map(out: &mut Vec<u8>, m: &HashMap<String, AttributeValue>) {
-    let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort_unstable();
+    let mut entries: Vec<(&String, &AttributeValue)> = m.iter().collect();
+    entries.sort_unstable_by_key(|(k, _)| *k);
     out.push(b'{');
-    for (i, k) in keys.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        string(out, k);
-        out.push(b':');
-        if let Some(v) = m.get(k) {
-            value(out, v);
-        }
+    let mut keys = Keys::default();
+    for (k, v) in entries {
+        keys.key(out, k);
+        value(out, v);
     }
     out.push(b'}');
 }
