@@ -1,5 +1,5 @@
 """Benchmark of kinesis-forwarder against the local stack (kinesalite, chDB behind the
-test-only HTTP front), in one run:
+HTTP front over chDB), in one run:
 
 1. Throughput: a pre-filled stream (8 shards) drained with --once, both flatten paths.
    Reports records/s and MB/s (wall), the forwarder's own CPU seconds per 10 000 records, and
@@ -24,12 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "tests" / "py"), str(REPO / "tests" / "support"), str(REPO / "scripts")]
-
-import chdb_udf
-import clickhouse_http_front as chf
-from forwarder_env import Changes, Database, Forwarder, LocalKinesis, Stream, kds_record
+from harness.aws import LocalKinesis
+from harness.engine import binary_path, build_udf_dir, open_session
+from harness.forwarder import Changes, Database, Forwarder, Stream, kds_record
+from harness.http_front import ClickHouseHTTPFront
 
 ARRIVED = """
 CREATE TABLE arrived (id String, at DateTime64(6)) ENGINE = MergeTree ORDER BY tuple();
@@ -119,10 +117,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-forwarder-"))
-    udf_dir = chdb_udf.build_udf_dir(tmp / "udf", binary=chdb_udf.binary_path())
-    session = chdb_udf.open_session(tmp / "db", udf_dir)
-    front = chf.ClickHouseHTTPFront(session)
-    _, front.port = front.start_in_thread()
+    udf_dir = build_udf_dir(tmp / "udf", binary=binary_path())
+    front = ClickHouseHTTPFront(open_session(tmp / "db", udf_dir))
+    front.start_in_thread()
     with LocalKinesis() as k:
         print("== throughput (--once, pre-filled stream)")
         throughput(tmp, k, front, args.records)

@@ -19,33 +19,29 @@ Run it with scripts/demo, which builds the programs first.
 from __future__ import annotations
 
 import argparse
-import base64
 import copy
 import gzip
 import hashlib
 import json
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chdb_udf import build_udf_dir, open_session
-from local_aws import LocalKinesis, LocalS3
+from harness import FIXTURES, RELEASE, REPO
+from harness.aws import LocalKinesis, Moto
+from harness.dynamodb import change_record, export_tree
+from harness.engine import Engine, build_udf_dir
+from harness.http_front import ClickHouseHTTPFront
+from harness.sql import split_statements
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
-from clickhouse_http_front import ClickHouseHTTPFront
-
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO / "tests" / "fixtures"
 WORK = REPO / ".work" / "demo"
-BIN = REPO / "target" / "release" / "dynamo-flatten"
-FORWARDER = REPO / "target" / "release" / "kinesis-forwarder"
-GEN = REPO / "target" / "release" / "examples" / "gen_export"
+BIN = RELEASE / "dynamo-flatten"
+FORWARDER = RELEASE / "kinesis-forwarder"
+GEN = RELEASE / "examples" / "gen_export"
 EXPORT_ID = "01732406400000-0d3e5a7c"
 MARK = "UPDATED-BY-STREAM"  # the status the MODIFY records set
 
@@ -68,8 +64,7 @@ def main() -> int:
     args = ap.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    udf = build_udf_dir(WORK / "udf")
-    s = open_session(WORK / "db", udf)
+    s = Engine.open(WORK / "db", build_udf_dir(WORK / "udf"))
     print("# Part 1: the sample export")
     sample_flow(s)
     print(f"\n# Part 2: a generated export of {args.items} items, served from a local S3 server")
@@ -77,35 +72,35 @@ def main() -> int:
     return 0
 
 
-def sample_flow(s) -> None:
+def sample_flow(s: Engine) -> None:
     def q(sql: str) -> str:
-        return s.query(sql, "PrettyCompactMonoBlock").bytes().decode()
+        return s.run(sql, fmt="PrettyCompactMonoBlock")
 
     def scalar(sql: str) -> str:
-        return s.query(sql, "TSV").bytes().decode().strip()
+        return s.run(sql).strip()
 
     step("destination table")
-    s.query(f"""
+    s.run(f"""
         CREATE TABLE people ({COLUMNS})
         ENGINE = ReplacingMergeTree(version, is_deleted) ORDER BY id""")
-    s.query("""
+    s.run("""
         CREATE TABLE load_errors (source String, error String, line String)
         ENGINE = MergeTree ORDER BY tuple()""")
     print(scalar("SHOW CREATE TABLE people").replace("\\n", "\n"))
 
     def load(source: str, path: Path) -> tuple[int, int, float]:
         started = time.perf_counter()
-        s.query("""
+        s.run("""
             CREATE TEMPORARY TABLE IF NOT EXISTS staged (line String, j String) ENGINE = Memory""")
-        s.query("TRUNCATE TABLE staged")
-        s.query(f"""
+        s.run("TRUNCATE TABLE staged")
+        s.run(f"""
             INSERT INTO staged
             SELECT line, dynamo_flatten(line) FROM file('{path}', 'LineAsString')""")
-        s.query(f"""
+        s.run(f"""
             INSERT INTO people
             SELECT untuple(JSONExtract(j, 'Tuple({COLUMNS})'))
             FROM staged WHERE NOT startsWith(j, '{{"_error"')""")
-        s.query(f"""
+        s.run(f"""
             INSERT INTO load_errors
             SELECT '{source}', JSONExtractString(j, '_error'), line
             FROM staged WHERE startsWith(j, '{{"_error"')""")
@@ -128,7 +123,7 @@ def sample_flow(s) -> None:
         rows, errors, secs = load("stream", path)
         print(f"{name}: {rows} records, {errors} errors, {secs:.2f} s")
     # A Lambda event holds several DynamoDB Streams records: one row per record.
-    s.query(f"""
+    s.run(f"""
         INSERT INTO people
         SELECT untuple(JSONExtract(j, 'Tuple({COLUMNS})')) FROM (
             SELECT dynamo_flatten(arrayJoin(JSONExtractArrayRaw(line, 'Records'))) AS j
@@ -146,54 +141,24 @@ def sample_flow(s) -> None:
     print(f"final rows: {final}, error rows kept in load_errors: {errs}")
 
 
-def write_export(root: Path, items: int, parts: int = 4) -> Path:
-    """A full export as DynamoDB writes it: manifests, _started, gzip parts, an empty part."""
-    base = root / "AWSDynamoDB" / EXPORT_ID
-    data = base / "data"
-    data.mkdir(parents=True)
-    files = []
+def write_export(root: Path, items: int, parts: int = 4) -> tuple[dict[str, bytes], Path]:
+    """A full export as DynamoDB writes it (manifests, _started, gzip parts, an empty part) of
+    `items` generated items, under root/dynamo/: its files by S3 key (bucket `exports`), and the
+    first data part's path, a sample for `dynamo-flatten schema`."""
+    lines = []
     for k in range(parts):
         n = items // parts + (1 if k < items % parts else 0)
-        out = data / f"{k:02d}{hashlib.sha1(str(k).encode()).hexdigest()[:24]}.json.gz"
-        subprocess.run([str(GEN), "--items", str(n), "--seed", str(100 + k), "--gzip",
-                        "--out", str(out)], check=True)
-        files.append((out, n))
-        print(f"  part {k}: {n} items, {out.stat().st_size / 1e6:.1f} MB gzip", flush=True)
-    empty = data / "zz0emptypartition000000000.json.gz"
-    empty.write_bytes(gzip.compress(b""))
-    files.append((empty, 0))
-    with open(base / "manifest-files.json", "w") as f:
-        for path, n in files:
-            body = path.read_bytes()
-            f.write(json.dumps({
-                "itemCount": n,
-                "md5Checksum": base64.b64encode(hashlib.md5(body).digest()).decode(),
-                "etag": hashlib.md5(body).hexdigest(),
-                "dataFileS3Key": f"dynamo/AWSDynamoDB/{EXPORT_ID}/data/{path.name}",
-            }) + "\n")
-    (base / "manifest-summary.json").write_text(json.dumps({
-        "version": "2020-06-30", "exportArn": f"arn:aws:dynamodb:us-east-1:123456789012:table/orders/export/{EXPORT_ID}",
-        "tableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders", "s3Bucket": "exports",
-        "s3Prefix": "dynamo", "itemCount": items, "outputFormat": "DYNAMODB_JSON",
-        "manifestFilesS3Key": f"dynamo/AWSDynamoDB/{EXPORT_ID}/manifest-files.json"}))
-    (base / "_started").write_text("")
-    return files[0][0]
-
-
-def double_encode_binary(image: dict) -> dict:
-    """Kinesis Data Streams for DynamoDB records carry B values base64-encoded twice."""
-    def walk(v):
-        (tag, x), = v.items()
-        if tag == "B":
-            return {"B": base64.b64encode(x.encode()).decode()}
-        if tag == "BS":
-            return {"BS": [base64.b64encode(e.encode()).decode() for e in x]}
-        if tag == "M":
-            return {"M": {k: walk(e) for k, e in x.items()}}
-        if tag == "L":
-            return {"L": [walk(e) for e in x]}
-        return v
-    return {k: walk(v) for k, v in image.items()}
+        out = subprocess.run([str(GEN), "--items", str(n), "--seed", str(100 + k)],
+                             check=True, capture_output=True).stdout
+        lines.append(out.splitlines())
+        print(f"  part {k}: {n} items, {len(out) / 1e6:.1f} MB", flush=True)
+    files, _ = export_tree(EXPORT_ID, lines + [[]], random.Random(1), bucket="exports", prefix="dynamo",
+                           time_us=int(EXPORT_ID.split("-")[0]) * 1000, table="orders")
+    for key, body in files.items():
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(body)
+    sample = next(k for k in files if k.endswith(".json.gz"))
+    return files, root / sample
 
 
 def change_records(sample: Path, count: int, rng: random.Random):
@@ -205,47 +170,37 @@ def change_records(sample: Path, count: int, rng: random.Random):
     for i, item in enumerate(items):
         keys = {"pk": item["pk"], "sk": item["sk"]}
         ts += rng.randrange(1, 5000)
-        dyn = {"ApproximateCreationDateTime": ts, "ApproximateCreationDateTimePrecision": "MICROSECOND",
-               "Keys": keys}
         if i % 3 == 0:
             new = copy.deepcopy(item)
             new["status"] = {"S": MARK}
-            dyn.update(NewImage=double_encode_binary(new), OldImage=double_encode_binary(item))
-            event = "MODIFY"
-            expect["modified"] += 1
+            event, old = "MODIFY", item
         elif i % 3 == 1:
-            dyn.update(OldImage=double_encode_binary(item))
-            event = "REMOVE"
-            expect["removed"] += 1
+            event, new, old = "REMOVE", None, item
         else:
             new = copy.deepcopy(item)
-            new["pk"] = {"S": "CUSTOMER#NEW" + item["pk"]["S"].split("#")[1]}
-            dyn.update(Keys={"pk": new["pk"], "sk": item["sk"]}, NewImage=double_encode_binary(new))
-            event = "INSERT"
-            expect["inserted"] += 1
-        records.append(json.dumps({"awsRegion": "us-east-1", "eventID": f"ev-{i}", "eventName": event,
-                                   "userIdentity": None, "recordFormat": "application/json",
-                                   "tableName": "orders", "dynamodb": dyn, "eventSource": "aws:dynamodb"},
-                                  ensure_ascii=False))
+            new["pk"] = keys["pk"] = {"S": "CUSTOMER#NEW" + item["pk"]["S"].split("#")[1]}
+            event, old = "INSERT", None
+        expect[{"MODIFY": "modified", "REMOVE": "removed", "INSERT": "inserted"}[event]] += 1
+        records.append(change_record(event, keys, ts, new, old, table="orders", event_id=f"ev-{i}"))
     records += rng.sample(records, len(records) // 10)  # at-least-once delivery: duplicates
     rng.shuffle(records)  # and no order
     records += ['{"eventName":"MODIFY","dynamodb":{"ApproximateCreationDateTime":1}}', "not json"]
     return records, expect
 
 
-def generated_flow(s, items: int) -> None:
-    def scalar(sql: str, **params) -> str:
-        return s.query(sql, "TSV", params=params).bytes().decode().strip()
+def generated_flow(s: Engine, items: int) -> None:
+    def scalar(sql: str) -> str:
+        return s.run(sql).strip()
 
     def q(sql: str) -> str:
-        return s.query(sql, "PrettyCompactMonoBlock").bytes().decode()
+        return s.run(sql, fmt="PrettyCompactMonoBlock")
 
     step(f"generate the export ({items} items)")
     root = WORK / "export"
-    sample = write_export(root, items)
+    files, sample = write_export(root, items)
 
-    with LocalS3() as s3:
-        n = s3.upload_tree(root, "exports", "dynamo")
+    with Moto() as s3:
+        n = s3.upload("exports", files)
         url = s3.url("exports", f"dynamo/AWSDynamoDB/{EXPORT_ID}/data/*.json.gz")
         print(f"  {n} files uploaded to the local S3 server: {url}")
 
@@ -253,16 +208,15 @@ def generated_flow(s, items: int) -> None:
         sql = subprocess.run([str(BIN), "schema", "--table", "orders", "--partition-key", "pk",
                               "--sort-key", "sk", "--s3-url", url, str(sample)],
                              check=True, capture_output=True, text=True).stdout
-        body = "\n".join(l for l in sql.splitlines() if not l.startswith("--"))
-        stmts = [x.strip() for x in re.split(r";\s*$", body, flags=re.MULTILINE) if x.strip()]
+        stmts = split_statements(sql, keep_comments=False)
         print(stmts[0])
         snapshot = stmts.pop()
         for st in stmts:
-            s.query(st)
+            s.run(st)
 
         step("snapshot: INSERT … SELECT … dynamo_flatten_columns(line, …) FROM s3(…) (generated SQL)")
         started = time.perf_counter()
-        s.query(snapshot, params={"access_key_id": LocalS3.KEY, "secret_access_key": LocalS3.SECRET})
+        s.run(snapshot, {"access_key_id": Moto.KEY, "secret_access_key": Moto.SECRET})
         secs = time.perf_counter() - started
     loaded = int(scalar("SELECT count() FROM orders"))
     errors = int(scalar("SELECT count() FROM dynamo_errors WHERE table = 'orders'"))
@@ -270,10 +224,11 @@ def generated_flow(s, items: int) -> None:
 
     step("stream: change records through Kinesis and kinesis-forwarder into orders_stream")
     records, expect = change_records(sample, min(3000, items), random.Random(7))
-    front = ClickHouseHTTPFront(s)
-    _, port = front.start_in_thread()
-    print(f"  ClickHouse HTTP interface on 127.0.0.1:{port}: the test-only stand-in over this chDB "
-          "session (tests/support/clickhouse_http_front.py)")
+    front = ClickHouseHTTPFront(s.session)
+    front.start_in_thread()
+    port = front.port
+    print(f"  ClickHouse HTTP interface on 127.0.0.1:{port}: a stand-in over this chDB session "
+          "(harness/http_front.py)")
     try:
         with LocalKinesis() as k:
             c = k.client()

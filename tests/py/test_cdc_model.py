@@ -43,27 +43,17 @@ from __future__ import annotations
 
 import base64
 import copy
-import gzip
-import hashlib
 import json
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import pytest
-from sqlrun import (
-    count,
-    dumps,
-    insert_lines,
-    kds_image,
-    own_database,
-    query,
-    run_file,
-    s3_client,
-    tsv,
-)
+
+from harness.aws import Moto
+from harness.dynamodb import TTL_IDENTITY, change_record, dumps, export_tree
+from harness.sql import tsv
 
 DB = "cdc_model"
 SEED = 20241124
@@ -77,7 +67,6 @@ N_HOT = 40                 # keys that get a fifth of all operations
 N_PARTS = 5                # export data parts with items (plus one empty partition)
 
 STREAM_ON_US = 1_732_406_400_000_000          # 2024-11-24T00:00:00Z, µs
-TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 # The table's ApproximateCreationDateTimePrecision from the given operation on; None: a legacy
 # record without the field (milliseconds). The export falls into the second MICROSECOND phase.
 PRECISION_PHASES = {0: "MICROSECOND", 1500: "MILLISECOND", 3000: None, 4200: "MICROSECOND",
@@ -279,24 +268,8 @@ def simulate(seed: int = SEED) -> Sim:
 
 
 def kds_record(c: Change, rng: random.Random) -> str:
-    d: dict = {"ApproximateCreationDateTime": c.stamp, "Keys": {"id": {"S": c.key}}}
-    if c.new is not None:
-        d["NewImage"] = kds_image(c.new)
-    if c.old is not None:
-        d["OldImage"] = kds_image(c.old)
-    d["SizeBytes"] = len(dumps(c.new or c.old).encode())
-    if c.precision is not None:
-        d["ApproximateCreationDateTimePrecision"] = c.precision
-    return dumps({
-        "awsRegion": "us-east-1",
-        "eventID": f"{rng.getrandbits(128):032x}",
-        "eventName": c.event,
-        "userIdentity": TTL_IDENTITY if c.ttl else None,
-        "recordFormat": "application/json",
-        "tableName": "people",
-        "dynamodb": d,
-        "eventSource": "aws:dynamodb",
-    })
+    return change_record(c.event, {"id": {"S": c.key}}, c.stamp, c.new, c.old, precision=c.precision,
+                         event_id=f"{rng.getrandbits(128):032x}", identity=TTL_IDENTITY if c.ttl else None)
 
 
 def plain(av):
@@ -377,10 +350,6 @@ def bad_records(good: list[str], rng: random.Random) -> list[tuple[str, str]]:
 # --- the export ---------------------------------------------------------------------------------
 
 
-def iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def export_files(sim: Sim, rng: random.Random, *, bucket: str = BUCKET, prefix: str = PREFIX,
                  bad_lines=BAD_EXPORT_LINES) -> tuple[str, dict[str, bytes], int]:
     """The full export of the table at T as DynamoDB writes it, with the (line, reason) pairs
@@ -452,49 +421,6 @@ def incremental_export_files(sim: Sim, from_us: int, to_us: int, rng: random.Ran
     return export_id, files, total
 
 
-def export_tree(export_id: str, parts: list[list[bytes]], rng: random.Random, *, bucket: str,
-                prefix: str, time_us: int, incremental: tuple[int, int] | None = None,
-                ) -> tuple[dict[str, bytes], int]:
-    """The files of one export with these data parts (gzip JSON lines), by S3 key, and its item
-    count. `_started`, manifest-files.json (JSON lines) and manifest-summary.json go under
-    <prefix>/AWSDynamoDB/<export id>/; the data files of a full export into its data/ there,
-    those of an incremental export (`incremental`: its ExportFromTime and ExportToTime in µs)
-    into <prefix>/AWSDynamoDB/data/, the data folder all incremental exports under the prefix
-    share."""
-    base = f"{prefix}/AWSDynamoDB/{export_id}"
-    data = f"{prefix}/AWSDynamoDB/data" if incremental else f"{base}/data"
-
-    def name() -> str:
-        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(26))
-
-    files: dict[str, bytes] = {f"{base}/_started": b""}
-    manifest = []
-    for lines in parts:
-        body = gzip.compress(b"".join(line + b"\n" for line in lines), mtime=0)
-        key = f"{data}/{name()}.json.gz"
-        files[key] = body
-        manifest.append({"itemCount": len(lines),
-                         "md5Checksum": base64.b64encode(hashlib.md5(body).digest()).decode(),
-                         "etag": hashlib.md5(body).hexdigest(), "dataFileS3Key": key})
-    files[f"{base}/manifest-files.json"] = "".join(dumps(m) + "\n" for m in manifest).encode()
-    total = sum(m["itemCount"] for m in manifest)
-    times = ({"exportFromTime": iso(incremental[0]), "exportToTime": iso(incremental[1])}
-             if incremental else {"exportTime": iso(time_us)})
-    files[f"{base}/manifest-summary.json"] = dumps({
-        "version": "2020-06-30",
-        "exportArn": f"arn:aws:dynamodb:us-east-1:123456789012:table/people/export/{export_id}",
-        "startTime": iso(time_us), "endTime": iso(time_us + 300_000_000),
-        "tableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/people",
-        "tableId": "5f0c6a9e-2b7d-4c1e-8a3f-9d2e4b6c8a10", **times,
-        "s3Bucket": bucket, "s3Prefix": prefix, "s3SseAlgorithm": "AES256", "s3SseKmsKeyId": None,
-        "manifestFilesS3Key": f"{base}/manifest-files.json",
-        "billedSizeBytes": sum(len(b) for b in files.values()), "itemCount": total,
-        "outputFormat": "DYNAMODB_JSON",
-        **({"outputView": "NEW_AND_OLD_IMAGES", "exportType": "INCREMENTAL_EXPORT"} if incremental else {}),
-    }).encode()
-    return files, total
-
-
 # --- the state of people FINAL ------------------------------------------------------------------
 
 
@@ -551,21 +477,22 @@ def sim() -> Sim:
 
 @pytest.fixture(scope="module")
 def db(ch):
-    yield from own_database(ch, DB)
+    with ch.in_database(DB):
+        yield ch
 
 
 @pytest.fixture(scope="module")
-def loaded(db, sim, s3_endpoint) -> Loaded:
+def loaded(db, sim, moto) -> Loaded:
     rng = random.Random(SEED + 1)
 
     # The export at T, in S3.
     export_id, files, export_lines = export_files(sim, rng)
-    s3 = s3_client(s3_endpoint)
+    s3 = moto.s3()
     s3.create_bucket(Bucket=BUCKET)
     for key, body in files.items():
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-    params = {"url": f"{s3_endpoint}/{BUCKET}/{PREFIX}/AWSDynamoDB/{export_id}/data/*.json.gz",
-              "access_key_id": "test", "secret_access_key": "test"}
+    params = {"url": f"{moto.endpoint}/{BUCKET}/{PREFIX}/AWSDynamoDB/{export_id}/data/*.json.gz",
+              "access_key_id": Moto.KEY, "secret_access_key": Moto.SECRET}
 
     # The stream: every change once, some several times, all shuffled, with bad records mixed in.
     records = [kds_record(c, rng) for c in sim.changes]
@@ -587,19 +514,19 @@ def loaded(db, sim, s3_endpoint) -> Loaded:
         sent_rows[(item["id"]["S"], "0", "0")] += 1
         required_rows[(item["id"]["S"], "0", "0")] += 1
 
-    run_file(db, "01_destination.sql")
-    run_file(db, "02_flat_and_errors.sql")
-    run_file(db, "05_stream.sql")
+    db.run_file("01_destination.sql")
+    db.run_file("02_flat_and_errors.sql")
+    db.run_file("05_stream.sql")
     # The whole flattened document of every good row, next to the shipped views: the shipped
     # destination keeps id, first_name and age; this keeps every attribute for the comparison.
-    query(db, "CREATE TABLE people_docs (id String, doc String, version UInt64, is_deleted UInt8) "
+    db.run("CREATE TABLE people_docs (id String, doc String, version UInt64, is_deleted UInt8) "
               "ENGINE = ReplacingMergeTree(version, is_deleted) ORDER BY id")
-    query(db, "CREATE MATERIALIZED VIEW people_docs_mv TO people_docs AS SELECT "
+    db.run("CREATE MATERIALIZED VIEW people_docs_mv TO people_docs AS SELECT "
               "JSONExtractString(j, 'id') AS id, j AS doc, JSONExtractUInt(j, 'version') AS version, "
               "JSONExtractUInt(j, 'is_deleted') AS is_deleted FROM people_flat "
               "WHERE NOT startsWith(j, '{\"_error\"')")
     # No background merges while loading: the stored rows are what the inserts wrote.
-    query(db, f"SYSTEM STOP MERGES {DB}.people")
+    db.run(f"SYSTEM STOP MERGES {DB}.people")
 
     half = len(sent) // 2
     batches = []
@@ -612,9 +539,9 @@ def loaded(db, sim, s3_endpoint) -> Loaded:
     snapshot_loaded = False
     for batch in batches:
         if not snapshot_loaded and done >= half:
-            assert run_file(db, "03_snapshot_from_s3.sql", params) == [""]
+            assert db.run_file("03_snapshot_from_s3.sql", params) == [""]
             snapshot_loaded = True
-        insert_lines(db, "people_stream", batch)
+        db.insert_lines("people_stream", batch)
         done += len(batch)
         # Per batch and key, the row with the highest version must be stored.
         best: dict[str, tuple] = {}
@@ -669,8 +596,8 @@ def test_model_covers_the_interesting_cases(sim):
 # --- the load -----------------------------------------------------------------------------------
 
 
-def test_export_in_s3_as_dynamodb_writes_it(db, loaded, s3_endpoint):
-    s3 = s3_client(s3_endpoint)
+def test_export_in_s3_as_dynamodb_writes_it(db, loaded, moto):
+    s3 = moto.s3()
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
     base = keys[0].rsplit("/", 1)[0]
     assert [k[len(base) + 1:] for k in keys if not k.startswith(f"{base}/data/")] == [
@@ -684,21 +611,21 @@ def test_export_in_s3_as_dynamodb_writes_it(db, loaded, s3_endpoint):
     assert sum(m["itemCount"] for m in manifest) == summary["itemCount"] == loaded.export_lines
     assert sum(m["itemCount"] == 0 for m in manifest) == 1
     # The check from the header of 03: the lines read equal the manifest's item count.
-    n = query(db, "SELECT count() FROM s3({url:String}, {access_key_id:String}, "
+    n = db.run("SELECT count() FROM s3({url:String}, {access_key_id:String}, "
               "{secret_access_key:String}, 'LineAsString')", loaded.params)
     assert int(n) == summary["itemCount"]
 
 
 def test_final_state_equals_the_model(db, loaded):
     sim = loaded.sim
-    state, errors, _ = (tsv(t) for t in run_file(db, "06_current_state.sql"))
+    state, errors, _ = (tsv(t) for t in db.run_file("06_current_state.sql"))
     got = stored_state(state)
     diff = state_diff(got, expected_state(sim.final, sim.version))
     assert not diff, diff
     # Deleted keys: absent from FINAL, but their delete markers are stored.
     deleted = {c.key for c in sim.changes if c.event == "REMOVE"} - sim.final.keys()
     assert deleted and not deleted & got.keys()
-    markers = {r[0] for r in tsv(query(db, "SELECT DISTINCT id FROM people WHERE is_deleted = 1"))}
+    markers = {r[0] for r in tsv(db.run("SELECT DISTINCT id FROM people WHERE is_deleted = 1"))}
     assert deleted <= markers
     # The summary of rejected rows in 06: one line per source.
     by_source = Counter(source for source, _, _ in loaded.bad)
@@ -708,7 +635,7 @@ def test_final_state_equals_the_model(db, loaded):
 
 def test_documents_equal_the_model_attribute_by_attribute(db, loaded):
     sim = loaded.sim
-    rows = tsv(query(db, "SELECT id, doc FROM people_docs FINAL"))
+    rows = tsv(db.run("SELECT id, doc FROM people_docs FINAL"))
     got = {}
     for key, doc in rows:
         d = parse_doc(doc)
@@ -735,16 +662,16 @@ def test_no_good_row_lost(db, loaded):
     default optimize_on_insert = 1, ReplacingMergeTree already keeps only the highest version
     of a key within one inserted block; so every snapshot row and, per batch of records, each
     key's highest-version row must be stored, and nothing that was not sent."""
-    stored = Counter(tsv(query(db, "SELECT id, version, is_deleted FROM people")))
+    stored = Counter(tsv(db.run("SELECT id, version, is_deleted FROM people")))
     assert not loaded.required_rows - stored, list((loaded.required_rows - stored).items())[:5]
     assert not stored - loaded.sent_rows, list((stored - loaded.sent_rows).items())[:5]
     assert sum(loaded.required_rows.values()) > len(loaded.sim.snapshot) + len(loaded.sim.changes) // 2
-    assert count(db, "dynamo_errors") == len(loaded.bad)
-    assert count(db, "people_stream") == 0 and count(db, "people_flat") == 0
+    assert db.count("dynamo_errors") == len(loaded.bad)
+    assert db.count("people_stream") == 0 and db.count("people_flat") == 0
 
 
 def test_malformed_rows_in_dynamo_errors(db, loaded):
-    rows = tsv(query(db, "SELECT `table`, source, error, hex(line) FROM dynamo_errors"))
+    rows = tsv(db.run("SELECT `table`, source, error, hex(line) FROM dynamo_errors"))
     got = Counter((r[1], bytes.fromhex(r[3])) for r in rows)
     assert got == Counter((source, line) for source, line, _ in loaded.bad)
     assert {r[0] for r in rows} == {"people"}
@@ -757,9 +684,9 @@ def test_malformed_rows_in_dynamo_errors(db, loaded):
 
 def test_purge_deleted_leaves_exactly_the_model(db, loaded):
     sim = loaded.sim
-    query(db, f"SYSTEM START MERGES {DB}.people")
-    run_file(db, "09_purge_deleted.sql")
-    rows = tsv(query(db, "SELECT id, first_name, age, version, is_deleted FROM people"))
+    db.run(f"SYSTEM START MERGES {DB}.people")
+    db.run_file("09_purge_deleted.sql")
+    rows = tsv(db.run("SELECT id, first_name, age, version, is_deleted FROM people"))
     assert sorted(rows) == sorted(
         (key, item.get("first_name", {"S": ""})["S"], item.get("age", {"N": "0"})["N"],
          str(sim.version[key]), "0")

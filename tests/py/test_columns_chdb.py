@@ -34,8 +34,9 @@ import gzip
 import json
 
 import pytest
-from chdb_udf import quote
-from sqlrun import dumps, insert_lines, kds_image, own_database
+
+from harness.dynamodb import change_record, dumps
+from harness.sql import quote
 
 DB = "columns_drift"
 ERR = """startsWith(j, '{"_error"')"""
@@ -260,15 +261,8 @@ def export_line(key: str, image: dict) -> str:
 
 
 def kds_record(event: str, key: str, ms: int, image: dict | None, old: dict | None) -> str:
-    d: dict = {"ApproximateCreationDateTime": ms, "Keys": {"id": {"S": key}}}
-    if image is not None:
-        d["NewImage"] = kds_image(item_of(key, image))
-    if old is not None:
-        d["OldImage"] = kds_image(item_of(key, old))
-    d["SizeBytes"] = 100
-    return dumps({"awsRegion": "us-east-1", "eventID": f"{key}-{ms}", "eventName": event,
-                  "userIdentity": None, "recordFormat": "application/json", "tableName": "t",
-                  "dynamodb": d, "eventSource": "aws:dynamodb"})
+    return change_record(event, {"id": {"S": key}}, ms, image and item_of(key, image), old and item_of(key, old),
+                         precision=None, table="t", size=100)
 
 
 def final_images() -> dict[str, tuple[dict, int]]:
@@ -292,7 +286,8 @@ def select_columns():
 
 @pytest.fixture(scope="module")
 def db(ch):
-    yield from own_database(ch, DB)
+    with ch.in_database(DB):
+        yield ch
 
 
 @pytest.fixture(scope="module")
@@ -338,7 +333,7 @@ def loaded(db, export_file):
         records.append(kds_record(event, key, ms, image, old if event != "INSERT" else None))
         if image is not None:
             snap[key] = image
-    insert_lines(db, "cols_stream", records + BAD_STREAM)
+    db.insert_lines("cols_stream", records + BAD_STREAM)
     final = db.rows(f"SELECT {select_columns()} FROM cols_dest FINAL ORDER BY id")
     audit = db.rows("SELECT record, j, isValidJSON(j) FROM cols_audit")
     return snapshot, final, audit, records

@@ -17,7 +17,7 @@ as Decimal, sets as sets, binary as bytes, in their columns or in `_extra`), wit
 version the time of its item's last change; deleted items are gone; both databases hold
 identical rows; the errors table is empty; the checkpoint names the stream ARN and its last
 sequence number. The scenario runs twice: with records stamped in whole seconds as AWS stamps
-them (a moto server of this module's own, see sqlrun.moto_server), where a burst gives equal
+them (a moto server of this module's own, see harness.aws.Moto), where a burst gives equal
 versions and the order of the records alone must make the later change win, and with moto's
 own milliseconds. Smaller tests: a NEW_IMAGE stream (REMOVE records carry only the keys), and
 the refusal of a table without a stream or with a KEYS_ONLY one.
@@ -43,8 +43,10 @@ from decimal import Decimal
 from itertools import pairwise
 
 import pytest
-from forwarder_env import FAST, Database, Forwarder, Moto, wait_until
-from sqlrun import MOTO_KEY, MOTO_SECRET, aws_client, moto_server, s3_client
+
+from harness import wait_until
+from harness.aws import Moto
+from harness.forwarder import FAST, Database, Forwarder
 
 PREFIX = "people"                # of the export in S3
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -386,18 +388,18 @@ def member(attrs: dict, path: tuple) -> dict:
 @pytest.fixture(scope="module")
 def moto_whole_seconds():
     """A moto server of this module's own whose stream records carry whole seconds, as AWS's."""
-    with moto_server(stream_seconds=True) as endpoint:
-        yield Moto(endpoint)
+    with Moto(stream_seconds=True) as moto:
+        yield moto
 
 
 @pytest.fixture(params=["seconds", "milliseconds"])
 def clock(request) -> tuple[str, Moto]:
     """The moto server, and how its stream records are stamped: in whole seconds as on AWS
     (bursts on one item give equal versions: the later change must still win), or moto's own
-    milliseconds (the `s3_endpoint` server)."""
+    milliseconds (the `moto` server)."""
     if request.param == "seconds":
         return request.param, request.getfixturevalue("moto_whole_seconds")
-    return request.param, Moto(request.getfixturevalue("s3_endpoint"))
+    return request.param, request.getfixturevalue("moto")
 
 
 def create_table(ddb, name: str) -> dict:
@@ -410,7 +412,7 @@ def export_url(moto: Moto, ddb, table: dict, bucket: str) -> str:
     """Exports the table to S3 (point in time); returns the data-file glob for sql/03."""
     ddb.update_continuous_backups(TableName=table["TableName"],
                                   PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
-    s3 = s3_client(moto.endpoint)
+    s3 = moto.s3()
     s3.create_bucket(Bucket=bucket)
     ddb.export_table_to_point_in_time(TableArn=table["TableArn"], S3Bucket=bucket, S3Prefix=PREFIX,
                                       ExportFormat="DYNAMODB_JSON")
@@ -434,8 +436,8 @@ def microseconds(record: dict) -> int:
 def test_stream_of_a_moto_table_gives_its_scan_in_both_flatten_paths(tmp_path, clock, front):
     name, moto = clock
     table_name = f"people-streams-{name}"
-    ddb = aws_client("dynamodb", moto.endpoint)
-    streams = aws_client("dynamodbstreams", moto.endpoint)
+    ddb = moto.client("dynamodb")
+    streams = moto.client("dynamodbstreams")
     rng = random.Random(20261202)
     table = create_table(ddb, table_name)
     arn = table["LatestStreamArn"]
@@ -451,7 +453,7 @@ def test_stream_of_a_moto_table_gives_its_scan_in_both_flatten_paths(tmp_path, c
     server, local = Database(front, f"ddbs_{name}_server"), Database(front, f"ddbs_{name}_local")
     for db in (server, local):
         assert db.run_file("03_snapshot_from_s3.sql", {
-            "url": url, "access_key_id": MOTO_KEY, "secret_access_key": MOTO_SECRET}) == [""]
+            "url": url, "access_key_id": Moto.KEY, "secret_access_key": Moto.SECRET}) == [""]
         assert db.errors() == []
         assert_holds_the_table(db, at_export)
         assert db.rows(f"SELECT DISTINCT version, is_deleted FROM {db.name}.people") == [("0", "0")]
@@ -551,10 +553,10 @@ def assert_records_arrived_intact(db: Database, records: list[dict], arn: str) -
                             "ApproximateCreationDateTime than the stream's:\n" + "\n".join(wrong_time[:3]))
 
 
-def test_a_new_image_stream_gives_the_scan_too(tmp_path, front, s3_endpoint):
+def test_a_new_image_stream_gives_the_scan_too(tmp_path, front, moto):
     """NEW_IMAGE: a REMOVE record carries the keys alone, and still deletes the row."""
-    moto, table_name = Moto(s3_endpoint), "people-new-image"
-    ddb = aws_client("dynamodb", moto.endpoint)
+    table_name = "people-new-image"
+    ddb = moto.client("dynamodb")
     ddb.create_table(TableName=table_name, KeySchema=KEY_SCHEMA, AttributeDefinitions=KEY_ATTRIBUTES,
                      BillingMode="PAY_PER_REQUEST",
                      StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
@@ -574,10 +576,9 @@ def test_a_new_image_stream_gives_the_scan_too(tmp_path, front, s3_endpoint):
     ({"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
      "has view type KEYS_ONLY: its records do not carry the items' new images"),
 ])
-def test_a_table_without_a_stream_of_images_is_refused(tmp_path, front, s3_endpoint, spec, message):
-    moto = Moto(s3_endpoint)
+def test_a_table_without_a_stream_of_images_is_refused(tmp_path, front, moto, spec, message):
     table_name = f"people-refused-{spec['StreamViewType'] if spec else 'no-stream'}".lower()
-    ddb = aws_client("dynamodb", moto.endpoint)
+    ddb = moto.client("dynamodb")
     ddb.create_table(TableName=table_name, KeySchema=KEY_SCHEMA, AttributeDefinitions=KEY_ATTRIBUTES,
                      BillingMode="PAY_PER_REQUEST", **({"StreamSpecification": spec} if spec else {}))
     ddb.put_item(TableName=table_name, Item={"id": {"S": "a"}})

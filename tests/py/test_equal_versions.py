@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlrun import insert_lines, own_database, query, run_file, tsv
+
+from harness.sql import tsv
 
 DB = "equal_versions"
 SECOND = 1_764_000_000
@@ -32,12 +33,13 @@ ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/people/stream/2026-12-01T00
 
 @pytest.fixture()
 def db(ch):
-    yield from own_database(ch, DB)
+    with ch.in_database(DB):
+        yield ch
 
 
 def flow(db) -> None:
     for f in ("01_destination.sql", "02_flat_and_errors.sql", "05_stream.sql"):
-        run_file(db, f)
+        db.run_file(f)
 
 
 def record(seq: int, key: str, event: str, age: int | None) -> str:
@@ -54,19 +56,19 @@ def record(seq: int, key: str, event: str, age: int | None) -> str:
 
 
 def state(db) -> list[tuple]:
-    return tsv(query(db, "SELECT id, first_name, age, version FROM people FINAL "
+    return tsv(db.run("SELECT id, first_name, age, version FROM people FINAL "
                          "WHERE is_deleted = 0 ORDER BY id"))
 
 
 def stored(db) -> list[tuple]:
     """After OPTIMIZE … FINAL: what the merge kept (deleted rows included)."""
-    query(db, "OPTIMIZE TABLE people FINAL")
-    return tsv(query(db, "SELECT id, first_name, is_deleted FROM people ORDER BY id"))
+    db.run("OPTIMIZE TABLE people FINAL")
+    return tsv(db.run("SELECT id, first_name, is_deleted FROM people ORDER BY id"))
 
 
 def test_one_insert_block_the_last_row_wins(db):
     flow(db)
-    insert_lines(db, "people_stream", [record(i, "a", "INSERT" if i == 1 else "MODIFY", i) for i in range(1, 8)])
+    db.insert_lines("people_stream", [record(i, "a", "INSERT" if i == 1 else "MODIFY", i) for i in range(1, 8)])
     assert state(db) == [("a", "v7", "7", f"{SECOND}000000")]
     assert stored(db) == [("a", "v7", "0")]
 
@@ -75,19 +77,19 @@ def test_across_inserts_and_a_redelivery_after_a_restart(db):
     flow(db)
     changes = [record(i, "a", "MODIFY", i) for i in range(1, 7)]
     for c in changes[:4]:
-        insert_lines(db, "people_stream", [c])
+        db.insert_lines("people_stream", [c])
     # "Crash" after the 4th insert, checkpoint after the 2nd: records 3..6 come again.
-    insert_lines(db, "people_stream", changes[2:4])
-    insert_lines(db, "people_stream", changes[4:])
+    db.insert_lines("people_stream", changes[2:4])
+    db.insert_lines("people_stream", changes[4:])
     assert state(db) == [("a", "v6", "6", f"{SECOND}000000")]
     assert stored(db) == [("a", "v6", "0")]
 
 
 def test_a_delete_then_a_put_in_the_same_second(db):
     flow(db)
-    insert_lines(db, "people_stream", [record(1, "a", "INSERT", 1), record(2, "b", "INSERT", 1)])
-    insert_lines(db, "people_stream", [record(3, "a", "REMOVE", 1), record(4, "b", "REMOVE", 1)])
-    insert_lines(db, "people_stream", [record(5, "b", "INSERT", 5)])
+    db.insert_lines("people_stream", [record(1, "a", "INSERT", 1), record(2, "b", "INSERT", 1)])
+    db.insert_lines("people_stream", [record(3, "a", "REMOVE", 1), record(4, "b", "REMOVE", 1)])
+    db.insert_lines("people_stream", [record(5, "b", "INSERT", 5)])
     assert state(db) == [("b", "v5", "5", f"{SECOND}000000")]
     assert stored(db) == [("a", "v3", "1"), ("b", "v5", "0")]
 
@@ -98,7 +100,7 @@ def test_many_keys_in_one_block_keep_their_order(db):
     flow(db)
     keys = [f"k{i:03d}" for i in range(200)]
     lines = [record(n, keys[n % 200 if n % 3 else (n * 7) % 200], "MODIFY", n % 100) for n in range(20_000)]
-    insert_lines(db, "people_stream", lines)
+    db.insert_lines("people_stream", lines)
     last = {}
     for n in range(20_000):
         last[keys[n % 200 if n % 3 else (n * 7) % 200]] = n

@@ -1,4 +1,4 @@
-"""The fault-injecting proxies (tests/support/fault_proxy.py) with real traffic: boto3 through
+"""The fault-injecting proxies (harness/fault_proxy.py) with real traffic: boto3 through
 the Kinesis proxy to kinesalite, HTTP clients through the ClickHouse proxy to the HTTP front.
 Every fault kind is checked as the client sees it, and counted once."""
 
@@ -17,14 +17,15 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
-from forwarder_env import (  # puts tests/support on the path
+
+from harness import wait_until
+from harness.aws import LocalKinesis
+from harness.forwarder import (
     Database,
-    LocalKinesis,
-    wait_until,
 )
 
 # isort: split
-from fault_proxy import (
+from harness.fault_proxy import (
     ClickHouseFaultProxy,
     KinesisFaultProxy,
     make_tls_files,

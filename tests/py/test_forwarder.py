@@ -12,21 +12,19 @@ import base64
 import random
 import time
 
-from chdb_udf import quote
-from forwarder_env import (
+from harness import SQL_DIR, wait_until
+from harness.dynamodb import change_record
+from harness.forwarder import (
     BAD_RECORDS,
     FAST,
-    SQL,
     Changes,
     Database,
     Stream,
     assert_both_paths_agree,
-    change_record,
     disorder,
     forwarder,
-    wait_until,
 )
-from sqlrun import split_statements
+from harness.sql import quote, split_statements
 
 
 def test_two_shards_10k_records_both_flatten_paths_give_the_model(tmp_path, kinesis, front):
@@ -310,7 +308,7 @@ def column_aware_ddl() -> str:
     calls dynamo_flatten_columns (here its variant with --version-field v --deleted-field d)
     and reads the result with JSONExtract. The columns that an insert does not write
     (MATERIALIZED, ALIAS, EPHEMERAL) have types the plan does not take: they must be skipped."""
-    errors_table = next(s for s in split_statements((SQL / "02_flat_and_errors.sql").read_text())
+    errors_table = next(s for s in split_statements((SQL_DIR / "02_flat_and_errors.sql").read_text())
                         if "TABLE IF NOT EXISTS dynamo_errors" in s)
     columns = ",\n".join(f"    {n} {t} {ddl}" for n, t, ddl in COLUMNS)
     tuple_type = quote(f"Tuple({COLUMN_LIST}, _extra String, v UInt64, d UInt8)")
@@ -354,7 +352,7 @@ def drifted_records() -> list[str]:
     """Items that do not match the table, as change records (with a repeat, a MODIFY and a
     REMOVE), and the unreadable records."""
     big38 = "12345678901234567890123456789012345678"
-    blob = base64.b64encode(base64.b64encode(b"hello")).decode()  # Kinesis: base64 of base64
+    blob = base64.b64encode(b"hello").decode()  # change_record encodes it again, as Kinesis does
     items = {
         # 300 in UInt8, 12.505 in Decimal(38, 2), S where N, new attributes, one named _extra.
         "a": {"id": S("a"), "first_name": S("ann"), "age": N("300"), "price": N("12.505"),

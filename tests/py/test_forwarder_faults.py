@@ -1,4 +1,4 @@
-"""kinesis-forwarder through fault-injecting proxies (tests/support/fault_proxy.py): one in
+"""kinesis-forwarder through fault-injecting proxies (harness/fault_proxy.py): one in
 front of kinesalite (--endpoint-url), one in front of the ClickHouse HTTP front
 (--clickhouse-url). Whatever fails on the way, the destination ends up equal to the change
 model, no good record is dead-lettered, every shard is checkpointed at its last record, and
@@ -19,18 +19,19 @@ from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from forwarder_env import (  # puts tests/support on the path
+
+from harness import wait_until
+from harness.forwarder import (
     BAD_RECORDS,
     Changes,
     Database,
     Forwarder,
     Stream,
     disorder,
-    wait_until,
 )
 
 # isort: split
-from fault_proxy import ClickHouseFaultProxy, KinesisFaultProxy
+from harness.fault_proxy import ClickHouseFaultProxy, KinesisFaultProxy
 
 RATE = 0.2
 MIN_INJECTED = 3

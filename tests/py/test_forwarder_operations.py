@@ -16,15 +16,14 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 
-from forwarder_env import (
+from harness import REPO, wait_until
+from harness.forwarder import (
     BAD_RECORDS,
     FAST,
-    REPO,
     Changes,
     Database,
     Stream,
     forwarder,
-    wait_until,
 )
 
 

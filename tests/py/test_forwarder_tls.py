@@ -1,4 +1,4 @@
-"""kinesis-forwarder over HTTPS: a TLS proxy (tests/support/fault_proxy.py, no faults) in front
+"""kinesis-forwarder over HTTPS: a TLS proxy (harness/fault_proxy.py, no faults) in front
 of the HTTP front, with a server certificate for localhost that a self-signed CA signed.
 
 The forwarder trusts the system's root certificates and those of --clickhouse-ca-file: with
@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from forwarder_env import (  # puts tests/support on the path
+
+from harness.forwarder import (
     BAD_RECORDS,
     Changes,
     Database,
@@ -22,7 +23,7 @@ from forwarder_env import (  # puts tests/support on the path
 )
 
 # isort: split
-from fault_proxy import ClickHouseFaultProxy, TLSFiles, make_tls_files
+from harness.fault_proxy import ClickHouseFaultProxy, TLSFiles, make_tls_files
 
 
 @pytest.fixture(scope="module")

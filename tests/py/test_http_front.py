@@ -1,4 +1,4 @@
-"""Tests of the test-only ClickHouse HTTP front (tests/support/clickhouse_http_front.py).
+"""Tests of the ClickHouse HTTP front over chDB (harness/http_front.py).
 
 The front under test runs in a subprocess started through its command line, with its own
 chDB database folder: chDB accepts one database path per process and this pytest process
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import struct
 import subprocess
 import sys
@@ -22,18 +21,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SUPPORT = REPO / "tests" / "support"
-FRONT = SUPPORT / "clickhouse_http_front.py"
-sys.path.insert(0, str(SUPPORT))
-
-import clickhouse_http_front as chf
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness import free_port
+from harness.codec import compress_blocks, decompress_blocks
+from harness.http_front import ClickHouseHTTPFront
 
 
 class Front:
@@ -43,7 +33,7 @@ class Front:
         self.db, self.udf_dir, self.port, self.proc = db, udf_dir, free_port(), None
 
     def start(self) -> None:
-        cmd = [sys.executable, str(FRONT), "--port", str(self.port), "--db", str(self.db)]
+        cmd = [sys.executable, "-m", "harness.http_front", "--port", str(self.port), "--db", str(self.db)]
         if self.udf_dir:
             cmd += ["--udf-dir", str(self.udf_dir)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -202,16 +192,16 @@ def test_compressed_insert_and_response(front):
         front, {"query": "SELECT count(), sum(x) FROM src"})
     # The front's own framing (as a client would send it), and a corrupted checksum.
     ok(front, {"query": "INSERT INTO dst FORMAT RowBinary", "decompress": "1"},
-       chf.compress_blocks(struct.pack("<Q", 123456789)))
+       compress_blocks(struct.pack("<Q", 123456789)))
     assert ok(front, {"query": "SELECT count() FROM dst WHERE x = 123456789"}) == b"1\n"
-    bad = bytearray(chf.compress_blocks(struct.pack("<Q", 5)))
+    bad = bytearray(compress_blocks(struct.pack("<Q", 5)))
     bad[0] ^= 1
     status, _body, headers = call(front, {"query": "INSERT INTO dst FORMAT RowBinary", "decompress": "1"}, bytes(bad))
     assert status == 500 and headers["X-ClickHouse-Exception-Code"] == "40"
     # compress=1: the response comes back in the same framing.
     plain = ok(front, {"query": "SELECT x FROM src FORMAT RowBinary"})
     packed = ok(front, {"query": "SELECT x FROM src FORMAT RowBinary", "compress": "1"})
-    assert packed != plain and chf.decompress_blocks(packed) == plain
+    assert packed != plain and decompress_blocks(packed) == plain
 
 
 def test_udf_over_http(front):
@@ -231,7 +221,7 @@ def test_restart_on_same_port(front):
 
 
 def test_in_thread_start_stop_restart(ch):
-    f = chf.ClickHouseHTTPFront(ch.session)
+    f = ClickHouseHTTPFront(ch.session)
     _, port = f.start_in_thread()
     try:
         url = f"http://127.0.0.1:{port}"

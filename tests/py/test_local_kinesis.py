@@ -3,11 +3,7 @@ hash ranges, real sequence numbers, and resharding with closed parents."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from local_aws import LocalKinesis
+from harness.aws import LocalKinesis
 
 
 def read_shard(c, stream: str, shard: str) -> tuple[list[bytes], bool]:

@@ -3,7 +3,7 @@
 The generated statements run as printed, except the snapshot load: its s3(URL, 'LineAsString')
 is pointed at the local fixture files by reading them with file() instead (same arguments),
 because this test has no S3 server; tests/py/test_sql_flow.py covers s3() itself
-(sqlrun.run_generated).
+(Engine.run_generated).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import json
 import re
 
 import pytest
-from chdb_udf import quote
-from conftest import FIXTURES
-from sqlrun import run_generated, schema_sql, split_statements
+
+from harness import FIXTURES
+from harness.engine import schema_sql
+from harness.sql import quote, split_statements
 
 EXPORT_GLOB = str(FIXTURES / "export-full" / "AWSDynamoDB" / "*" / "data" / "*.json.gz")
 KINESIS = FIXTURES / "kinesis" / "records.jsonl"
@@ -36,7 +37,7 @@ def loaded(ch, binary):
         *sorted(str(p) for p in FIXTURES.glob("export-full/AWSDynamoDB/*/data/*.json.gz")),
         str(KINESIS),
     )
-    run_generated(ch, sql)
+    ch.run_generated(sql)
     return sql
 
 
@@ -122,7 +123,7 @@ def test_odd_names_and_collisions(ch, binary, tmp_path):
     # Names with quotes and backslashes are backquoted in the list, and the list is escaped
     # once more as a string literal.
     assert "'`pk` String, `first-name` String, `it\\'s \\\\\\\\ odd` String, `item_version` Int64, `we\\\\`ird` Int64, PRIMARY KEY (`pk`)'" in sql
-    run_generated(ch, sql)
+    ch.run_generated(sql)
     assert ch.rows(
         "SELECT pk, `first-name`, item_version, `we\\`ird`, `it's \\\\ odd`, _extra, version FROM `odd table` FINAL"
     ) == [("a", "x", "7", "-3", "q", "{}", "0")]

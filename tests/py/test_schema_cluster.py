@@ -20,9 +20,10 @@ import re
 import subprocess
 
 import pytest
-from chdb_udf import quote
-from conftest import FIXTURES
-from sqlrun import schema_sql, split_statements
+
+from harness import FIXTURES
+from harness.engine import schema_sql
+from harness.sql import quote, split_statements
 
 SAMPLE = [
     *sorted(str(p) for p in FIXTURES.glob("export-full/AWSDynamoDB/*/data/*.json.gz")),

@@ -18,17 +18,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlrun import (
-    count,
-    insert_lines,
-    own_database,
-    query,
-    run_file,
-    run_generated,
-    run_script,
-    schema_sql,
-    tsv,
-)
+
+from harness.engine import schema_sql
+from harness.sql import tsv
 
 DB = "schema_evolve"
 V1, V2 = 1_732_406_500_000_000, 1_732_406_600_000_000
@@ -70,7 +62,8 @@ STATE = "SELECT id, first_name, age, version, is_deleted FROM people FINAL ORDER
 
 @pytest.fixture(scope="module")
 def db(ch):
-    yield from own_database(ch, DB)
+    with ch.in_database(DB):
+        yield ch
 
 
 @pytest.fixture(scope="module")
@@ -81,15 +74,15 @@ def loaded(db, binary, tmp_path_factory):
     sql = schema_sql(binary, "--table", "people", "--partition-key", "id", "--s3-auth", "server",
                      "--s3-url", str(sample), str(sample))
     assert "'`id` String, `age` Int64, `first_name` String, PRIMARY KEY (`id`)'" in sql
-    run_generated(db, sql)
+    db.run_generated(sql)
     # No background merges: the stored row counts below are what the inserts wrote.
-    query(db, f"SYSTEM STOP MERGES {DB}.people")
-    insert_lines(db, "people_stream", DRIFT)
+    db.run(f"SYSTEM STOP MERGES {DB}.people")
+    db.insert_lines("people_stream", DRIFT)
     return sql
 
 
 def extra(db) -> dict[str, dict]:
-    return {k: json.loads(v) for k, v in tsv(query(db, "SELECT id, _extra FROM people FINAL ORDER BY id"))}
+    return {k: json.loads(v) for k, v in tsv(db.run("SELECT id, _extra FROM people FINAL ORDER BY id"))}
 
 
 CURRENT = [
@@ -101,7 +94,7 @@ CURRENT = [
 
 
 def test_drift_lands_in_extra(db, loaded):
-    assert tsv(query(db, STATE)) == CURRENT
+    assert tsv(db.run(STATE)) == CURRENT
     assert extra(db) == {
         "p1": {"qty": {"N": "3"}, "price": {"N": "12.5"}, "color": {"S": "red"}},
         "p2": {"qty": {"N": "300"}, "price": {"N": BIG}},
@@ -111,11 +104,11 @@ def test_drift_lands_in_extra(db, loaded):
         "p7": {"color": {"S": "blue"}},
         "pa": {"Item": {"S": "boxed"}},
     }
-    assert count(db, "dynamo_errors") == 0
+    assert db.count("dynamo_errors") == 0
 
 
 def test_drift_report(db, loaded):
-    report = {r[0]: r[1:] for r in tsv(run_file(db, "11_drift_report.sql")[0])}
+    report = {r[0]: r[1:] for r in tsv(db.run_file("11_drift_report.sql")[0])}
     # Most frequent first, then by name.
     assert list(report) == ["qty", "price", "color", "Item", "n'q"]
     assert {a: r[:3] for a, r in report.items()} == {
@@ -137,7 +130,7 @@ def test_drift_report(db, loaded):
 @pytest.fixture(scope="module")
 def evolve_sql(db, binary, loaded) -> str:
     """The documented pipeline: the _extra values holding qty, into `schema evolve`."""
-    values = query(db, "SELECT _extra FROM people FINAL WHERE JSONHas(_extra, 'qty') FORMAT TSVRaw")
+    values = db.run("SELECT _extra FROM people FINAL WHERE JSONHas(_extra, 'qty') FORMAT TSVRaw")
     return schema_sql(binary, "evolve", "--table", "people",
                       "--columns", "'`id` String, `age` Int64, `first_name` String, PRIMARY KEY (`id`)'",
                       "--add", "qty", "--add", "price Decimal(38, 2)", "--add", "`n'q`",
@@ -162,10 +155,10 @@ def test_evolve_output(evolve_sql):
 
 
 def test_evolve_moves_the_values_exactly(db, loaded, evolve_sql):
-    stored = count(db, "people")
-    outputs = run_script(db, evolve_sql)
+    stored = db.count("people")
+    outputs = db.run_script(evolve_sql)
     assert all(o == "" for o in outputs)
-    rows = tsv(query(db, "SELECT id, qty, toString(price), `n'q`, Item, version FROM people FINAL ORDER BY id"))
+    rows = tsv(db.run("SELECT id, qty, toString(price), `n'q`, Item, version FROM people FINAL ORDER BY id"))
     assert rows == [
         ("p1", "3", "12.5", None, "", str(V1)),
         ("p2", "300", BIG, None, "", str(V1)),
@@ -186,24 +179,24 @@ def test_evolve_moves_the_values_exactly(db, loaded, evolve_sql):
         "pa": {},
     }
     # The same rows and versions; the deleted p5 stays deleted, p1's older row stays beaten.
-    assert tsv(query(db, STATE)) == CURRENT
+    assert tsv(db.run(STATE)) == CURRENT
     # Only the rows with something to move were inserted again (p1, p2, p4, pa).
-    assert count(db, "people") == stored + 4
+    assert db.count("people") == stored + 4
     # The backfill again: nothing left to move, nothing inserted.
-    backfill = run_script(db, evolve_sql[evolve_sql.index("-- Backfill."):])
-    assert backfill == [""] and count(db, "people") == stored + 4
+    backfill = db.run_script(evolve_sql[evolve_sql.index("-- Backfill."):])
+    assert backfill == [""] and db.count("people") == stored + 4
     # The drift report now shows only what still does not fit.
-    report = {r[0]: r[1] for r in tsv(run_file(db, "11_drift_report.sql")[0])}
+    report = {r[0]: r[1] for r in tsv(db.run_file("11_drift_report.sql")[0])}
     assert report == {"qty": "2", "price": "1", "color": "2"}
 
 
 def test_new_rows_use_the_new_columns(db, evolve_sql):
     """After the evolution (the test above), new rows fill the new columns directly."""
-    insert_lines(db, "people_stream", [
+    db.insert_lines("people_stream", [
         change("p8", V2, person("ho", "8", qty={"N": "42"}, price={"N": "0.01"}, **{"n'q": {"N": "-1"}})),
         change("p9", V2, person("io", "9", qty={"N": "4.5"})),
     ])
-    assert tsv(query(db, "SELECT id, qty, toString(price), `n'q`, _extra FROM people FINAL "
+    assert tsv(db.run("SELECT id, qty, toString(price), `n'q`, _extra FROM people FINAL "
                          "WHERE id IN ('p8', 'p9') ORDER BY id")) == [
         ("p8", "42", "0.01", "-1", "{}"),
         ("p9", None, "0", None, '{"qty":{"N":"4.5"}}'),
@@ -213,23 +206,23 @@ def test_new_rows_use_the_new_columns(db, evolve_sql):
 def test_recreated_views_work_the_same(ch, binary, tmp_path):
     """--views recreate: DROP VIEW + CREATE MATERIALIZED VIEW, in a database of its own
     (then back to this module's)."""
-    for _ in own_database(ch, "schema_evolve_recreate"):
+    with ch.in_database("schema_evolve_recreate"):
         sample = tmp_path / "s.jsonl"
         sample.write_text(json.dumps({"Item": SNAPSHOT[0]}) + "\n")
-        run_generated(ch, schema_sql(binary, "--table", "people", "--partition-key", "id",
+        ch.run_generated(schema_sql(binary, "--table", "people", "--partition-key", "id",
                                      "--s3-auth", "server", "--s3-url", str(sample), str(sample)))
-        insert_lines(ch, "people_stream", [DRIFT[0]])
+        ch.insert_lines("people_stream", [DRIFT[0]])
         sql = schema_sql(binary, "evolve", "--table", "people", "--views", "recreate",
                          "--columns", "id String, age Int64, first_name String, _extra String, "
                          "version UInt64, is_deleted UInt8", "--add", "qty UInt8")
         assert "DROP VIEW IF EXISTS `people_stream_mv`;" in sql and "is LOST" in sql
-        run_script(ch, sql)
-        insert_lines(ch, "people_stream", [change("p2", V1, person("bo", "1", qty={"N": "9"}))])
-        assert tsv(query(ch, "SELECT id, qty, _extra FROM people FINAL ORDER BY id")) == [
+        ch.run_script(sql)
+        ch.insert_lines("people_stream", [change("p2", V1, person("bo", "1", qty={"N": "9"}))])
+        assert tsv(ch.run("SELECT id, qty, _extra FROM people FINAL ORDER BY id")) == [
             ("p1", "3", '{"price":{"N":"12.5"},"color":{"S":"red"}}'),
             ("p2", "9", "{}"),
         ]
-    query(ch, f"USE {DB}")
+    ch.run(f"USE {DB}")
 
 
 def test_evolve_refuses_what_would_break(binary):

@@ -1,11 +1,10 @@
 """The SQL scripts in sql/, run as written in chDB, with the snapshot read from an S3 server.
 
-The S3 server is moto (`moto_server` from the venv) on 127.0.0.1 at a free port (the
-`s3_endpoint` fixture of conftest.py); the sample full export (manifests, `_started`, both
+The S3 server is moto on 127.0.0.1 at a free port (the `moto` fixture of conftest.py); the sample full export (manifests, `_started`, both
 data files, the empty one included) is uploaded to it with boto3 under
 s3://my-exports/dynamo/AWSDynamoDB/<export-id>/, as DynamoDB writes it.
 
-How the scripts are run (sqlrun.py): each file is split into statements (comments, strings and
+How the scripts are run (harness.engine): each file is split into statements (comments, strings and
 quoted identifiers are respected, see `split_statements`) and every statement is sent unchanged.
 Query parameters are NOT substituted here: chDB's `Session.query(sql, fmt, params={...})`
 hands them to the engine, which replaces `{name:Type}` itself, the same mechanism as
@@ -32,19 +31,6 @@ import random
 import re
 
 import pytest
-from conftest import FIXTURES
-from forwarder_env import disorder
-from sqlrun import (
-    SQL_DIR,
-    count,
-    insert_lines,
-    own_database,
-    query,
-    run_file,
-    s3_client,
-    split_statements,
-    tsv,
-)
 from test_cdc_model import (
     expected_state,
     export_files,
@@ -55,6 +41,11 @@ from test_cdc_model import (
     stored_state,
     table_at,
 )
+
+from harness import FIXTURES, SQL_DIR
+from harness.aws import Moto
+from harness.forwarder import disorder
+from harness.sql import split_statements, tsv
 
 DB = "sql_flow"
 
@@ -98,7 +89,7 @@ OBJECTS_AFTER_LOADS = [
 
 
 def tables(ch) -> list[str]:
-    return [r[0] for r in tsv(query(ch, f"SELECT name FROM system.tables WHERE database = '{DB}' ORDER BY name"))]
+    return [r[0] for r in tsv(ch.run(f"SELECT name FROM system.tables WHERE database = '{DB}' ORDER BY name"))]
 
 
 # --- proving one call of dynamo_flatten per row ------------------------------------------------
@@ -111,7 +102,7 @@ def tables(ch) -> list[str]:
 
 
 def udf_counters(ch) -> dict[str, int]:
-    rows = tsv(query(ch, f"SELECT event, value FROM system.events WHERE event IN ('{UDF_CALLS}', '{UDF_INPUT_BYTES}')"))
+    rows = tsv(ch.run(f"SELECT event, value FROM system.events WHERE event IN ('{UDF_CALLS}', '{UDF_INPUT_BYTES}')"))
     got = {k: int(v) for k, v in rows}
     return {UDF_CALLS: got.get(UDF_CALLS, 0), UDF_INPUT_BYTES: got.get(UDF_INPUT_BYTES, 0)}
 
@@ -151,9 +142,9 @@ class UdfCalls:
 
 
 @pytest.fixture(scope="module")
-def export_url(s3_endpoint) -> str:
+def export_url(moto) -> str:
     """Uploads the sample export tree; returns the data-file glob that 03 takes as `url`."""
-    s3 = s3_client(s3_endpoint)
+    s3 = moto.s3()
     s3.create_bucket(Bucket=BUCKET)
     files = sorted(p for p in EXPORT_DIR.rglob("*") if p.is_file())
     for p in files:
@@ -167,19 +158,20 @@ def export_url(s3_endpoint) -> str:
         f"{base}/manifest-files.json",
         f"{base}/manifest-summary.json",
     ]
-    return f"{s3_endpoint}/{BUCKET}/{base}/data/*.json.gz"
+    return f"{moto.endpoint}/{BUCKET}/{base}/data/*.json.gz"
 
 
 @pytest.fixture(scope="module")
 def params(export_url) -> dict:
     """What `clickhouse-client --param_url=… --param_access_key_id=… …` would pass."""
-    return {"url": export_url, "access_key_id": "test", "secret_access_key": "test"}
+    return {"url": export_url, "access_key_id": Moto.KEY, "secret_access_key": Moto.SECRET}
 
 
 @pytest.fixture(scope="module")
 def db(ch):
     """The shared chDB session, switched to this module's own database."""
-    yield from own_database(ch, DB)
+    with ch.in_database(DB):
+        yield ch
 
 
 def export_lines() -> list[str]:
@@ -231,25 +223,25 @@ def test_every_script_has_a_header_with_its_parameters():
 
 def test_s3_table_function_takes_query_parameters(db, params):
     sql = "SELECT count() FROM s3({url:String}, {access_key_id:String}, {secret_access_key:String}, 'LineAsString')"
-    assert query(db, sql, params) == "3\n"      # 3 items; the empty partition file adds none
+    assert db.run(sql, params) == "3\n"      # 3 items; the empty partition file adds none
     with pytest.raises(Exception, match=r"(?s)Substitution `url` is not set.*UNKNOWN_QUERY_PARAMETER"):
-        query(db, sql)
+        db.run(sql)
 
 
 # --- the flow ---------------------------------------------------------------------------------
 
 
 def test_snapshot_from_s3(db, params):
-    run_file(db, "01_destination.sql", params)
-    run_file(db, "02_flat_and_errors.sql", params)
+    db.run_file("01_destination.sql", params)
+    db.run_file("02_flat_and_errors.sql", params)
     with UdfCalls(db) as calls:
-        assert run_file(db, "03_snapshot_from_s3.sql", params) == [""]
+        assert db.run_file("03_snapshot_from_s3.sql", params) == [""]
 
     rows = "SELECT id, first_name, age, version, is_deleted FROM people {} ORDER BY id"
-    assert tsv(query(db, rows.format("FINAL"))) == SNAPSHOT_STATE
-    assert tsv(query(db, rows.format(""))) == SNAPSHOT_STATE      # exactly 3 rows stored
-    assert count(db, "dynamo_errors") == 0
-    assert count(db, "people_flat") == 0                           # Null: nothing staged
+    assert tsv(db.run(rows.format("FINAL"))) == SNAPSHOT_STATE
+    assert tsv(db.run(rows.format(""))) == SNAPSHOT_STATE      # exactly 3 rows stored
+    assert db.count("dynamo_errors") == 0
+    assert db.count("people_flat") == 0                           # Null: nothing staged
     # Every line read from S3 went through dynamo_flatten once, in one block.
     assert calls.delta == one_block(export_lines())
 
@@ -262,7 +254,7 @@ def test_extra_and_drift_report_after_the_snapshot(db, params):
                  '{"S":"Zürich"},"geo":{"L":[{"N":"47.3769"},{"N":"8.5417"}]}}},"empty":{"S":""}}')
     li_extra = ('{"blobs":{"BS":["AAEC","/w=="]},"nested":{"M":{"l":{"L":[{"M":{"x":{"N":"-0.000001"}}},'
                 '{"L":[]},{"M":{}}]}}}}')
-    state, errors, extra = (tsv(t) for t in run_file(db, "06_current_state.sql", params))
+    state, errors, extra = (tsv(t) for t in db.run_file("06_current_state.sql", params))
     assert [r[:4] for r in state] == [
         (SALLY, "sally", "26", "{}"),
         (ZOE, "Zoë \"zee\" O'Neil", "41", zoe_extra),
@@ -275,7 +267,7 @@ def test_extra_and_drift_report_after_the_snapshot(db, params):
     ]
     assert json.loads(extra[0][4])["scores"] == {"NS": ["1.5", "-7", "12345678901234567890123456789.123456789"]}
 
-    report = tsv(run_file(db, "11_drift_report.sql", params)[0])
+    report = tsv(db.run_file("11_drift_report.sql", params)[0])
     attrs = ["active", "address", "avatar", "blobs", "empty", "nested", "nickname", "scores", "tags"]
     assert [r[0] for r in report] == attrs                        # 1 row each: by name
     assert {r[0]: r[1:4] for r in report} == {
@@ -291,33 +283,33 @@ def test_extra_and_drift_report_after_the_snapshot(db, params):
 
 
 def test_staged_snapshot_bad_line_goes_to_errors_and_load_continues(db, params):
-    run_file(db, "04_snapshot_staged.sql", params)
+    db.run_file("04_snapshot_staged.sql", params)
     lines = [BAD_LINE, ANA_LINE]          # the good line comes after the bad one
     with UdfCalls(db) as calls:
-        insert_lines(db, "people_snapshot", lines)
+        db.insert_lines("people_snapshot", lines)
 
-    assert tsv(query(db, "SELECT `table`, source, error, line FROM dynamo_errors")) == [
+    assert tsv(db.run("SELECT `table`, source, error, line FROM dynamo_errors")) == [
         ("people", "snapshot", BAD_LINE_ERROR, BAD_LINE),
     ]
-    assert tsv(query(db, "SELECT id, first_name, age, version, is_deleted FROM people FINAL ORDER BY id")) == (
+    assert tsv(db.run("SELECT id, first_name, age, version, is_deleted FROM people FINAL ORDER BY id")) == (
         SNAPSHOT_STATE + [(ANA, "ana", "7", "0", "0")]
     )
     # Each inserted row ended in exactly one of the two tables …
-    assert count(db, "people") + count(db, "dynamo_errors") == 3 + len(lines)
-    assert count(db, "people_snapshot") == 0
+    assert db.count("people") + db.count("dynamo_errors") == 3 + len(lines)
+    assert db.count("people_snapshot") == 0
     # … after exactly one call of the function on it.
     assert calls.delta == one_block(lines)
 
 
 def test_stream_kinesis_records(db, params):
-    run_file(db, "05_stream.sql", params)
+    db.run_file("05_stream.sql", params)
     records = KINESIS.read_text().splitlines()
     assert len(records) == 4
     sent = records[:2] + [BAD_RECORD] + records[2:]
     with UdfCalls(db) as calls:
-        insert_lines(db, "people_stream", sent)
+        db.insert_lines("people_stream", sent)
 
-    state, errors, extra = (tsv(t) for t in run_file(db, "06_current_state.sql", params))
+    state, errors, extra = (tsv(t) for t in db.run_file("06_current_state.sql", params))
     # INSERT bob (µs precision), MODIFY sally (ms, no precision field: ×1000), REMOVE zoe and
     # the TTL REMOVE of li: both hidden by FINAL. ana (staged snapshot) is untouched.
     assert state == [
@@ -327,28 +319,28 @@ def test_stream_kinesis_records(db, params):
     ]
     assert extra == []           # the current rows have no attribute beyond the columns
     # The deletes are stored as delete markers with the record's time in µs.
-    assert tsv(query(db, "SELECT id, version FROM people WHERE is_deleted = 1 ORDER BY id")) == [
+    assert tsv(db.run("SELECT id, version FROM people WHERE is_deleted = 1 ORDER BY id")) == [
         (ZOE, "1732406502345678"),
         (LI, "1732406503000001"),
     ]
-    assert tsv(query(db, "SELECT `table`, source, error, line FROM dynamo_errors WHERE source = 'stream'")) == [
+    assert tsv(db.run("SELECT `table`, source, error, line FROM dynamo_errors WHERE source = 'stream'")) == [
         ("people", "stream", BAD_RECORD_ERROR, BAD_RECORD),
     ]
     assert [r[:3] + r[5:] for r in errors] == [
         ("people", "snapshot", "1", BAD_LINE_ERROR),
         ("people", "stream", "1", BAD_RECORD_ERROR),
     ]
-    assert count(db, "people") + count(db, "dynamo_errors") == 3 + 2 + len(sent)
-    assert count(db, "people_stream") == 0 and count(db, "people_flat") == 0
+    assert db.count("people") + db.count("dynamo_errors") == 3 + 2 + len(sent)
+    assert db.count("people_stream") == 0 and db.count("people_flat") == 0
     assert calls.delta == one_block(sent)
 
 
 def test_stream_lambda_event_split_into_records(db):
     # The form shown in 05_stream.sql for an event file (here an absolute path).
     with UdfCalls(db) as calls:
-        query(db, "INSERT INTO people_stream SELECT arrayJoin(JSONExtractArrayRaw(event, 'Records')) "
+        db.run("INSERT INTO people_stream SELECT arrayJoin(JSONExtractArrayRaw(event, 'Records')) "
                   "FROM file({path:String}, 'RawBLOB', 'event String')", {"path": str(LAMBDA_EVENT)})
-    assert tsv(query(db, f"SELECT first_name, age, version FROM people FINAL WHERE id = '{SALLY}'")) == [
+    assert tsv(db.run(f"SELECT first_name, age, version FROM people FINAL WHERE id = '{SALLY}'")) == [
         ("sally", "28", "1732406510000000"),          # seconds ×10⁶
     ]
     assert calls.delta[UDF_CALLS] == 1
@@ -357,7 +349,7 @@ def test_stream_lambda_event_split_into_records(db):
 def test_only_the_loading_views_call_the_function(db):
     """Why one call per row: only the objects that write INTO people_flat call the function;
     the two views that read people_flat use the column j of the block they are given."""
-    views = tsv(query(db, f"SELECT name, as_select, create_table_query FROM system.tables "
+    views = tsv(db.run(f"SELECT name, as_select, create_table_query FROM system.tables "
                           f"WHERE database = '{DB}' AND engine = 'MaterializedView' ORDER BY name"))
     calls = {name: f"dynamo_flatten_columns(line, '{COLUMNS}')" in select
              or f"dynamo_flatten_columns(record, '{COLUMNS}')" in select for name, select, _ in views}
@@ -375,7 +367,7 @@ def test_only_the_loading_views_call_the_function(db):
     assert incremental_insert.count("dynamo_flatten_columns(") == 1 and "INSERT INTO people_flat" in incremental_insert
     assert f"SELECT 'incremental', line, dynamo_flatten_columns(line, '{COLUMNS}')" in incremental_insert
     assert "dynamo_flatten" not in markers and markers.startswith("INSERT INTO people ")
-    assert tsv(query(db, f"SELECT name, engine FROM system.tables WHERE database = '{DB}' "
+    assert tsv(db.run(f"SELECT name, engine FROM system.tables WHERE database = '{DB}' "
                          "AND name IN ('people_flat', 'people_snapshot', 'people_stream') ORDER BY name")) == [
         ("people_flat", "Null"), ("people_snapshot", "Null"), ("people_stream", "Null"),
     ]
@@ -386,47 +378,47 @@ def test_only_the_loading_views_call_the_function(db):
 
 def test_cleanup_staging_drops_the_staged_path_only(db, params):
     assert tables(db) == OBJECTS_AFTER_LOADS
-    assert run_file(db, "07_cleanup_staging.sql", params) == ["", ""]
+    assert db.run_file("07_cleanup_staging.sql", params) == ["", ""]
     assert tables(db) == [t for t in OBJECTS_AFTER_LOADS if not t.startswith("people_snapshot")]
     # Running it again is harmless (IF EXISTS).
-    run_file(db, "07_cleanup_staging.sql", params)
+    db.run_file("07_cleanup_staging.sql", params)
 
 
 def test_drop_errors_table_only_when_empty(db, params):
     before = tables(db)
     with pytest.raises(Exception, match=r"(?s)dynamo_errors is not empty: nothing was dropped.*"
                                         r"FUNCTION_THROW_IF_VALUE_IS_NON_ZERO"):
-        run_file(db, "08_drop_errors_table.sql", params)
+        db.run_file("08_drop_errors_table.sql", params)
     assert tables(db) == before
 
-    query(db, "TRUNCATE TABLE dynamo_errors")
+    db.run("TRUNCATE TABLE dynamo_errors")
     # Another destination table's errors view also writes into dynamo_errors: refused.
-    query(db, "CREATE TABLE things_flat (source LowCardinality(String), line String, j String) ENGINE = Null")
-    query(db, "CREATE MATERIALIZED VIEW things_errors_mv TO dynamo_errors AS SELECT 'things' AS `table`, "
+    db.run("CREATE TABLE things_flat (source LowCardinality(String), line String, j String) ENGINE = Null")
+    db.run("CREATE MATERIALIZED VIEW things_errors_mv TO dynamo_errors AS SELECT 'things' AS `table`, "
               "source, JSONExtractString(j, '_error') AS error, line FROM things_flat "
               "WHERE startsWith(j, '{\"_error\"')")
     with pytest.raises(Exception, match="another materialized view writes into dynamo_errors"):
-        run_file(db, "08_drop_errors_table.sql", params)
+        db.run_file("08_drop_errors_table.sql", params)
     assert "dynamo_errors" in tables(db) and "people_errors_mv" in tables(db)
-    query(db, "DROP VIEW things_errors_mv")
-    query(db, "DROP TABLE things_flat")
+    db.run("DROP VIEW things_errors_mv")
+    db.run("DROP TABLE things_flat")
 
-    run_file(db, "08_drop_errors_table.sql", params)
+    db.run_file("08_drop_errors_table.sql", params)
     assert tables(db) == [t for t in before if t not in ("dynamo_errors", "people_errors_mv")]
     # As the header says: without the errors view a bad row is now dropped silently,
     # and good rows still load.
-    rows = count(db, "people")
-    insert_lines(db, "people_stream", [BAD_RECORD])
-    assert count(db, "people") == rows
+    rows = db.count("people")
+    db.insert_lines("people_stream", [BAD_RECORD])
+    assert db.count("people") == rows
 
 
 def test_purge_deleted_rows(db, params):
     final = "SELECT id, first_name, age, version, is_deleted FROM people {} ORDER BY id"
-    state = tsv(query(db, final.format("FINAL")))
-    assert count(db, "people WHERE is_deleted = 1") == 2
-    run_file(db, "09_purge_deleted.sql", params)
+    state = tsv(db.run(final.format("FINAL")))
+    assert db.count("people WHERE is_deleted = 1") == 2
+    db.run_file("09_purge_deleted.sql", params)
     # Every key now has one stored row, deleted keys none: the table equals its FINAL view.
-    assert tsv(query(db, final.format(""))) == state == [
+    assert tsv(db.run(final.format(""))) == state == [
         (SALLY, "sally", "28", "1732406510000000", "0"),
         (BOB, "bob", "33", "1732406500123456", "0"),
         (ANA, "ana", "7", "0", "0"),
@@ -454,7 +446,8 @@ FINAL_ROWS = ("SELECT id, first_name, age, _extra, version, is_deleted FROM peop
 @pytest.fixture
 def gap_db(db):
     """A database of its own for one scenario; this module's database again afterwards."""
-    yield from own_database(db, GAP_DB)
+    with db.in_database(GAP_DB):
+        yield db
     db.run(f"USE {DB}")
 
 
@@ -473,7 +466,7 @@ def newest(snapshot: dict[str, dict], changes) -> tuple[dict[str, dict], dict[st
             {k: v for k, (v, item) in best.items() if item is not None})
 
 
-def test_stream_gap_filled_by_an_incremental_export(gap_db, params, s3_endpoint):
+def test_stream_gap_filled_by_an_incremental_export(gap_db, params, moto):
     sim = simulate()
     rng = random.Random(20241125)
     later = [c for c in sim.changes if c.version > sim.export_time_us]
@@ -514,7 +507,7 @@ def test_stream_gap_filled_by_an_incremental_export(gap_db, params, s3_endpoint)
     full_id, full_files, _ = export_files(sim, rng, bucket=GAP_BUCKET, prefix=FULL_PREFIX, bad_lines=())
     incr_id, incr_files, incr_lines = incremental_export_files(
         sim, from_us, to_us, rng, bucket=GAP_BUCKET, prefix=RECOVERY_PREFIX)
-    s3 = s3_client(s3_endpoint)
+    s3 = moto.s3()
     s3.create_bucket(Bucket=GAP_BUCKET)
     for key, body in {**full_files, **incr_files}.items():
         s3.put_object(Bucket=GAP_BUCKET, Key=key, Body=body)
@@ -531,21 +524,21 @@ def test_stream_gap_filled_by_an_incremental_export(gap_db, params, s3_endpoint)
     assert all([f for f in sample if f in d] == list(d) and {"Metadata", "Keys"} <= d.keys()
                and d["Metadata"]["WriteTimestampMicros"].keys() == {"N"} for d in docs)
     assert {("NewImage" in d, "OldImage" in d) for d in docs} == {(True, False), (True, True), (False, True)}
-    full = {**params, "url": f"{s3_endpoint}/{GAP_BUCKET}/{FULL_PREFIX}/AWSDynamoDB/{full_id}/data/*.json.gz"}
-    incremental = {**params, "url": f"{s3_endpoint}/{GAP_BUCKET}/{base}/data/*.json.gz",
+    full = {**params, "url": f"{moto.endpoint}/{GAP_BUCKET}/{FULL_PREFIX}/AWSDynamoDB/{full_id}/data/*.json.gz"}
+    incremental = {**params, "url": f"{moto.endpoint}/{GAP_BUCKET}/{base}/data/*.json.gz",
                    "export_from_time": str(from_s), "export_to_time": str(to_s)}
 
     # Not in the order of time: the records from after the gap first, then the snapshot, then
     # the records from before the gap (both shuffled, some twice), the export last.
     for name in ("01_destination.sql", "02_flat_and_errors.sql", "05_stream.sql"):
-        run_file(gap_db, name)
-    insert_lines(gap_db, "people_stream", disorder([kds_record(c, rng) for c in after_gap], rng))
-    assert run_file(gap_db, "03_snapshot_from_s3.sql", full) == [""]
-    insert_lines(gap_db, "people_stream", disorder([kds_record(c, rng) for c in before_gap], rng))
+        gap_db.run_file(name)
+    gap_db.insert_lines("people_stream", disorder([kds_record(c, rng) for c in after_gap], rng))
+    assert gap_db.run_file("03_snapshot_from_s3.sql", full) == [""]
+    gap_db.insert_lines("people_stream", disorder([kds_record(c, rng) for c in before_gap], rng))
 
     # Without the export the gap is real: the table holds the newest of what the stream
     # delivered, which differs from the table's history.
-    without = stored_state(tsv(query(gap_db, FINAL_ROWS)))
+    without = stored_state(tsv(gap_db.run(FINAL_ROWS)))
     diff = state_diff(without, expected_state(held, held_version))
     assert not diff, diff
     expected = expected_state(sim.final, sim.version)
@@ -555,24 +548,24 @@ def test_stream_gap_filled_by_an_incremental_export(gap_db, params, s3_endpoint)
 
     # 12 fills it: people FINAL equals the model value by value.
     markers = f"people WHERE is_deleted = 1 AND version = {to_us - 1}"
-    assert count(gap_db, markers) == 0
-    assert run_file(gap_db, "12_incremental_export.sql", incremental) == ["", ""]
-    got = stored_state(tsv(query(gap_db, FINAL_ROWS)))
+    assert gap_db.count(markers) == 0
+    assert gap_db.run_file("12_incremental_export.sql", incremental) == ["", ""]
+    got = stored_state(tsv(gap_db.run(FINAL_ROWS)))
     diff = state_diff(got, expected)
     assert not diff, diff
-    assert count(gap_db, "dynamo_errors") == 0
+    assert gap_db.count("dynamo_errors") == 0
     # Statement 2 deleted exactly the items the export has no line for but the stream had
     # created within the range.
-    assert {r[0] for r in tsv(query(gap_db, f"SELECT id FROM {markers}"))} == left_alive
+    assert {r[0] for r in tsv(gap_db.run(f"SELECT id FROM {markers}"))} == left_alive
 
     # The check in the header of 12: the lines read equal the manifest's itemCount.
     summary = json.loads(incr_files[f"{base}/{incr_id}/manifest-summary.json"])
     assert summary["exportType"] == "INCREMENTAL_EXPORT" and summary["itemCount"] == incr_lines
-    n = query(gap_db, "SELECT count() FROM s3({url:String}, {access_key_id:String}, "
+    n = gap_db.run("SELECT count() FROM s3({url:String}, {access_key_id:String}, "
                       "{secret_access_key:String}, 'LineAsString')", incremental)
     assert int(n) == incr_lines
 
     # Loading it again changes nothing.
-    run_file(gap_db, "12_incremental_export.sql", incremental)
-    assert stored_state(tsv(query(gap_db, FINAL_ROWS))) == got
-    assert count(gap_db, markers) == len(left_alive)
+    gap_db.run_file("12_incremental_export.sql", incremental)
+    assert stored_state(tsv(gap_db.run(FINAL_ROWS))) == got
+    assert gap_db.count(markers) == len(left_alive)

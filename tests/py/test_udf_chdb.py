@@ -1,7 +1,7 @@
 """dynamo-flatten as a ClickHouse executable UDF, run inside chDB.
 
 Every query goes through the functions of clickhouse-config/dynamo_flatten_function.xml (as
-shipped) or through variants generated from it (see conftest.py and scripts/chdb_udf.py).
+shipped) or through variants generated from it (see conftest.py and harness.engine).
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 import struct
 import xml.etree.ElementTree as ET
 
-import chdb_udf
 import pytest
-from chdb_udf import quote
 from conftest import EXTRA_VARIANTS, MODE_VARIANTS
+
+from harness import engine
+from harness.sql import quote
 
 ERR = """startsWith(j, '{"_error"')"""
 
@@ -72,8 +73,8 @@ def test_shipped_functions_loaded(ch):
 
 
 def test_variants_keep_shipped_settings(ch):
-    shipped = chdb_udf.load_functions()
-    generated = chdb_udf.load_functions(ch.udf_dir / chdb_udf.VARIANTS_FILE)
+    shipped = engine.load_functions()
+    generated = engine.load_functions(ch.udf_dir / engine.VARIANTS_FILE)
     base = shipped["dynamo_flatten"]
     assert base.findtext("stderr_reaction") == "throw"
     assert base.findtext("check_exit_code") == "1"

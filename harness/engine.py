@@ -1,47 +1,47 @@
-"""Run the dynamo-flatten UDF inside chDB with the shipped function config.
+"""chDB (embedded ClickHouse) with the dynamo-flatten UDF, configured as shipped.
 
-chDB (embedded ClickHouse) loads executable UDFs from one folder, ``udf_path``: every
-``*.xml`` there is a function config, and ``<command>`` is resolved relative to that folder.
-This module builds such a folder from the files a real server would get:
+chDB loads executable UDFs from one folder, ``udf_path``: every ``*.xml`` there is a function
+config, and ``<command>`` is resolved relative to that folder. `build_udf_dir` makes such a
+folder from the files a real server would get:
 
 * ``clickhouse-config/dynamo_flatten_function.xml`` (copied unchanged), and
 * the ``dynamo-flatten`` binary (copied next to it),
 
 and can add *variants* of the shipped functions (other ``type``, ``format``,
 ``send_chunk_header`` or program flags) generated from the shipped XML, so that every
-other setting stays exactly as shipped.
-
-Typical use::
-
-    from chdb_udf import Variant, build_udf_dir, open_session
+other setting stays exactly as shipped. `Engine` is a session on such a folder, with the
+sql/ scripts run as clickhouse-client runs them (see harness.sql)::
 
     udf = build_udf_dir("/tmp/udf", variants=[
         Variant("df_exec_tsv", type="executable", format="TabSeparated"),
     ])
-    sess = open_session("/tmp/db", udf)
-    print(sess.query("SELECT dynamo_flatten('{\"id\":{\"S\":\"a\"}}')", "TSV"))
+    ch = Engine.open("/tmp/db", udf)
+    ch.rows("SELECT dynamo_flatten('{\"id\":{\"S\":\"a\"}}')")
 
 chDB allows one database path per process: open one session and reuse it.
 
-From the shell, ``python scripts/chdb_udf.py "SELECT dynamo_flatten('…')"`` runs one query in a
+From the shell, ``python -m harness.engine "SELECT dynamo_flatten('…')"`` runs one query in a
 scratch session that has the shipped functions and the eight ``mode_variants()``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
 import stat
+import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from harness import BINARY_ENV, RELEASE, REPO, SQL_DIR
+from harness.sql import split_statements, tsv
+
 SHIPPED_CONFIG = REPO / "clickhouse-config" / "dynamo_flatten_function.xml"
-DEFAULT_BINARY = REPO / "target" / "release" / "dynamo-flatten"
-BINARY_ENV = "DYNAMO_FLATTEN_BIN"
+DEFAULT_BINARY = RELEASE / "dynamo-flatten"
 VARIANTS_FILE = "dynamo_flatten_variants_function.xml"
 
 FUNCTION_TYPES = ("executable", "executable_pool")
@@ -213,15 +213,94 @@ def open_session(db_path: str | os.PathLike, udf_dir: str | os.PathLike):
     return Session(f"{Path(db_path).resolve()}?udf_path={Path(udf_dir).resolve()}")
 
 
-def query(session, sql: str, fmt: str = "TabSeparated") -> str:
-    """Runs ``sql`` and returns the result as text (raises on a ClickHouse error)."""
-    res = session.query(sql, fmt)
-    return res.bytes().decode() if hasattr(res, "bytes") else str(res)
+def text(result) -> str:
+    """A chDB query result as text."""
+    if result is None:
+        return ""
+    return result.bytes().decode() if hasattr(result, "bytes") else str(result)
 
 
-def quote(s: str) -> str:
-    """A ClickHouse string literal."""
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+class Engine:
+    """A chDB session and its UDF folder. Results come as text, or as rows of strings (the
+    exact values, see harness.sql.tsv); a failing statement raises chDB's error."""
+
+    def __init__(self, session, udf_dir: Path | None = None):
+        self.session = session
+        self.udf_dir = udf_dir
+
+    @classmethod
+    def open(cls, db_path: str | os.PathLike, udf_dir: str | os.PathLike) -> Engine:
+        return cls(open_session(db_path, udf_dir), Path(udf_dir))
+
+    def close(self) -> None:
+        self.session.close()
+
+    def run(self, sql: str, params: dict | None = None, fmt: str = "TabSeparated") -> str:
+        """Runs one statement; `params` are query parameters (`{name:Type}` in the SQL)."""
+        return text(self.session.query(sql, fmt, params=params or None))
+
+    def rows(self, sql: str, params: dict | None = None) -> list[tuple]:
+        return tsv(self.run(sql, params))
+
+    def one(self, sql: str, params: dict | None = None):
+        rows = self.rows(sql, params)
+        assert len(rows) == 1 and len(rows[0]) == 1, rows
+        return rows[0][0]
+
+    def col(self, sql: str) -> list:
+        return [r[0] for r in self.rows(sql)]
+
+    def count(self, sql_from: str) -> int:
+        return int(self.run(f"SELECT count() FROM {sql_from}"))
+
+    def run_script(self, sql: str, params: dict | None = None) -> list[str]:
+        """Runs a script statement by statement, as `clickhouse-client --multiquery` does:
+        every statement gets all `params`, the first failing one stops it. Returns each
+        statement's TSV output."""
+        return [self.run(stmt, params) for stmt in split_statements(sql)]
+
+    def run_file(self, name: str, params: dict | None = None) -> list[str]:
+        """Runs sql/<name> as written (see run_script)."""
+        return self.run_script((SQL_DIR / name).read_text(), params)
+
+    def run_generated(self, sql: str) -> list[str]:
+        """Runs the SQL of `dynamo-flatten schema` as printed, except its last statement, the
+        snapshot load: its s3(URL, 'LineAsString') reads the local file URL with file()
+        instead (same arguments; generate it with --s3-auth server and the file path as
+        --s3-url)."""
+        stmts = split_statements(sql, keep_comments=False)
+        snapshot = stmts.pop()
+        assert snapshot.startswith("INSERT INTO ") and "FROM s3(" in snapshot, snapshot
+        return [self.run(s) for s in stmts] + [self.run(snapshot.replace("FROM s3(", "FROM file("))]
+
+    def insert_lines(self, table: str, lines: list[str]) -> None:
+        """One INSERT … FORMAT LineAsString with one row per line: what a forwarder sends."""
+        assert all("\n" not in line for line in lines)
+        self.run(f"INSERT INTO {table} FORMAT LineAsString\n" + "".join(line + "\n" for line in lines))
+
+    @contextlib.contextmanager
+    def in_database(self, name: str) -> Iterator[Engine]:
+        """A fresh database `name` (dropped first if it exists) as the current one, until the
+        block ends; then `default` again."""
+        self.run(f"DROP DATABASE IF EXISTS {name}")
+        self.run(f"CREATE DATABASE {name}")
+        self.run(f"USE {name}")
+        try:
+            yield self
+        finally:
+            self.run("USE default")
+
+
+def schema_sql(binary, *args: str, stdin: str | None = None) -> str:
+    """What `dynamo-flatten schema <args…>` prints (`stdin`: what it reads when given no file).
+
+    Raises RuntimeError with the program's stderr when it fails.
+    """
+    out = subprocess.run([str(binary), "schema", *args], input=stdin, capture_output=True,
+                         text=True, timeout=60, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"dynamo-flatten schema exited with {out.returncode}: {out.stderr}")
+    return out.stdout
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,11 +315,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="chdb-udf-") as tmp:
         udf = build_udf_dir(Path(tmp) / "udf", binary=args.binary, variants=mode_variants())
-        session = open_session(Path(tmp) / "db", udf)
+        ch = Engine.open(Path(tmp) / "db", udf)
         try:
-            print(query(session, args.sql, args.format), end="")
+            print(ch.run(args.sql, fmt=args.format), end="")
         finally:
-            session.close()
+            ch.close()
     return 0
 
 

@@ -1,4 +1,4 @@
-"""TEST INFRASTRUCTURE ONLY: a stand-in for a ClickHouse server's HTTP interface, over chDB.
+"""A stand-in for a ClickHouse server's HTTP interface, over chDB, for tests and the demo.
 
 This is not ClickHouse and not part of the shipped product. It lets tests of programs that
 talk to ClickHouse over HTTP (for example with the Rust ``clickhouse`` crate) run where no
@@ -30,9 +30,9 @@ of the HTTP interface that the project's tools use:
   CityHash128 v1.0.2 checksum, method byte 0x82 = LZ4 or 0x02 = none, 4-byte compressed
   size including the 9-byte header, 4-byte decompressed size, block). Checksums are
   verified unless ``http_native_compression_disable_checksumming_on_decompress=1``.
-  LZ4 blocks are decoded in pure Python.
-* ``compress=1``: the response body is sent in the same framing (LZ4 blocks holding
-  literals only, with a real CityHash128 checksum). Error bodies are sent uncompressed.
+  (harness.codec).
+* ``compress=1``: the response body is sent in the same framing. Error bodies are sent
+  uncompressed.
 * Chunked request bodies (``Transfer-Encoding: chunked``) and ``Content-Encoding:
   gzip``/``deflate``.
 * Errors: status 500 (a real server uses 400/404 for some error codes), the
@@ -44,13 +44,13 @@ compression (``enable_http_compression``), ``INSERT`` from multipart forms, exte
 Use in tests::
 
     front = ClickHouseHTTPFront(session)          # a chdb Connection or Session
-    server, port = front.start_in_thread()         # 127.0.0.1, free port
-    ...
-    front.stop()                                   # and front.start_in_thread(port) again
+    front.start_in_thread()                        # 127.0.0.1, a free port: front.port
+    front.query("SELECT 1", database="db")         # the session, between requests
+    front.stop()                                   # and front.start_in_thread(front.port) again
 
 From the shell (a fresh chDB database at PATH, optionally with the UDF folder DIR)::
 
-    python tests/support/clickhouse_http_front.py --port 8123 --db PATH [--udf-dir DIR]
+    python -m harness.http_front --port 8123 --db PATH [--udf-dir DIR]
 
 chDB allows one database path per process: pass an already open session when the
 process has one.
@@ -62,7 +62,6 @@ import argparse
 import gzip
 import json
 import re
-import struct
 import sys
 import tempfile
 import threading
@@ -72,149 +71,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-# --------------------------------------------------------------------------------------------
-# CityHash128 v1.0.2 (the version ClickHouse uses for compressed-block checksums).
-
-_M64 = 0xFFFFFFFFFFFFFFFF
-_K0 = 0xC3A5C85C97CB3127
-_K1 = 0xB492B66FBE98F273
-_K2 = 0x9AE16A3B2F90404F
-_K3 = 0xC949D7C7509E6557
-_KMUL = 0x9DDFEA08EB382D69
-
-
-def _f64(s: bytes, i: int) -> int:
-    return int.from_bytes(s[i : i + 8], "little")
-
-
-def _f32(s: bytes, i: int) -> int:
-    return int.from_bytes(s[i : i + 4], "little")
-
-
-def _rot(v: int, shift: int) -> int:
-    return v if shift == 0 else ((v >> shift) | (v << (64 - shift))) & _M64
-
-
-def _smix(v: int) -> int:
-    return v ^ (v >> 47)
-
-
-def _hash16(u: int, v: int) -> int:
-    a = ((u ^ v) * _KMUL) & _M64
-    a ^= a >> 47
-    b = ((v ^ a) * _KMUL) & _M64
-    b ^= b >> 47
-    return (b * _KMUL) & _M64
-
-
-def _hash0to16(s: bytes, off: int, n: int) -> int:
-    if n > 8:
-        a = _f64(s, off)
-        b = _f64(s, off + n - 8)
-        return _hash16(a, _rot((b + n) & _M64, n)) ^ b
-    if n >= 4:
-        a = _f32(s, off)
-        return _hash16((n + (a << 3)) & _M64, _f32(s, off + n - 4))
-    if n > 0:
-        a, b, c = s[off], s[off + (n >> 1)], s[off + n - 1]
-        y = (a + (b << 8)) & 0xFFFFFFFF
-        z = (n + (c << 2)) & 0xFFFFFFFF
-        return (_smix(((y * _K2) ^ (z * _K3)) & _M64) * _K2) & _M64
-    return _K2
-
-
-def _murmur(s: bytes, off: int, n: int, lo: int, hi: int) -> tuple[int, int]:
-    a, b, c, d = lo, hi, 0, 0
-    left = n - 16
-    if left <= 0:
-        a = (_smix((a * _K1) & _M64) * _K1) & _M64
-        c = (b * _K1 + _hash0to16(s, off, n)) & _M64
-        d = _smix((a + (_f64(s, off) if n >= 8 else c)) & _M64)
-    else:
-        c = _hash16((_f64(s, off + n - 8) + _K1) & _M64, a)
-        d = _hash16((b + n) & _M64, (c + _f64(s, off + n - 16)) & _M64)
-        a = (a + d) & _M64
-        while True:
-            a ^= (_smix((_f64(s, off) * _K1) & _M64) * _K1) & _M64
-            a = (a * _K1) & _M64
-            b ^= a
-            c ^= (_smix((_f64(s, off + 8) * _K1) & _M64) * _K1) & _M64
-            c = (c * _K1) & _M64
-            d ^= c
-            off += 16
-            left -= 16
-            if left <= 0:
-                break
-    a = _hash16(a, c)
-    b = _hash16(d, b)
-    return a ^ b, _hash16(b, a)
-
-
-def _weak32(s: bytes, off: int, a: int, b: int) -> tuple[int, int]:
-    w, x, y, z = _f64(s, off), _f64(s, off + 8), _f64(s, off + 16), _f64(s, off + 24)
-    a = (a + w) & _M64
-    b = _rot((b + a + z) & _M64, 21)
-    c = a
-    a = (a + x + y) & _M64
-    b = (b + _rot(a, 44)) & _M64
-    return (a + z) & _M64, (b + c) & _M64
-
-
-def _city128_seed(s: bytes, off: int, n: int, lo: int, hi: int) -> tuple[int, int]:
-    if n < 128:
-        return _murmur(s, off, n, lo, hi)
-    x, y, z = lo, hi, (n * _K1) & _M64
-    v0 = (_rot(y ^ _K1, 49) * _K1 + _f64(s, off)) & _M64
-    v1 = (_rot(v0, 42) * _K1 + _f64(s, off + 8)) & _M64
-    w0 = (_rot((y + z) & _M64, 35) * _K1 + x) & _M64
-    w1 = (_rot((x + _f64(s, off + 88)) & _M64, 53) * _K1) & _M64
-    while True:
-        for _ in range(2):
-            x = (_rot((x + y + v0 + _f64(s, off + 16)) & _M64, 37) * _K1) & _M64
-            y = (_rot((y + v1 + _f64(s, off + 48)) & _M64, 42) * _K1) & _M64
-            x ^= w1
-            y ^= v0
-            z = _rot(z ^ w0, 33)
-            v0, v1 = _weak32(s, off, (v1 * _K1) & _M64, (x + w0) & _M64)
-            w0, w1 = _weak32(s, off + 32, (z + w1) & _M64, y)
-            z, x = x, z
-            off += 64
-        n -= 128
-        if n < 128:
-            break
-    y = (y + _rot(w0, 37) * _K0 + z) & _M64
-    x = (x + _rot((v0 + z) & _M64, 49) * _K0) & _M64
-    done = 0
-    while done < n:
-        done += 32
-        y = (_rot((y - x) & _M64, 42) * _K0 + v1) & _M64
-        w0 = (w0 + _f64(s, off + n - done + 16)) & _M64
-        x = (_rot(x, 49) * _K0 + w0) & _M64
-        w0 = (w0 + v0) & _M64
-        v0, v1 = _weak32(s, off + n - done, v0, v1)
-    x = _hash16(x, v0)
-    y = _hash16(y, w0)
-    return (_hash16((x + v1) & _M64, w1) + y) & _M64, _hash16((x + w1) & _M64, (y + v1) & _M64)
-
-
-def cityhash128(data: bytes) -> bytes:
-    """CityHash128 v1.0.2 of ``data`` as ClickHouse writes it: low 64 bits, then high, LE."""
-    s = bytes(data)
-    n = len(s)
-    if n >= 16:
-        lo, hi = _city128_seed(s, 16, n - 16, _f64(s, 0) ^ _K3, _f64(s, 8))
-    elif n >= 8:
-        lo, hi = _city128_seed(b"", 0, 0, _f64(s, 0) ^ ((n * _K0) & _M64), _f64(s, n - 8) ^ _K1)
-    else:
-        lo, hi = _city128_seed(s, 0, n, _K0, _K1)
-    return struct.pack("<QQ", lo, hi)
-
-
-# --------------------------------------------------------------------------------------------
-# LZ4 block format and ClickHouse's compressed-block framing.
-
-METHOD_NONE = 0x02
-METHOD_LZ4 = 0x82
+from harness.codec import CodecError, compress_blocks, decompress_blocks
+from harness.sql import quote
 
 
 class ProtocolError(Exception):
@@ -223,96 +81,6 @@ class ProtocolError(Exception):
     def __init__(self, code: int, name: str, message: str):
         super().__init__(f"Code: {code}. DB::Exception: {message}. ({name})")
         self.code = code
-
-
-def lz4_block_decompress(src: bytes, size: int) -> bytes:
-    """Decodes one raw LZ4 block whose decompressed size is ``size``."""
-    out = bytearray()
-    i, n = 0, len(src)
-    while i < n:
-        token = src[i]
-        i += 1
-        lit = token >> 4
-        if lit == 15:
-            while True:
-                b = src[i]
-                i += 1
-                lit += b
-                if b != 255:
-                    break
-        out += src[i : i + lit]
-        i += lit
-        if i >= n:
-            break
-        offset = src[i] | (src[i + 1] << 8)
-        i += 2
-        if offset == 0 or offset > len(out):
-            raise ProtocolError(271, "CANNOT_DECOMPRESS", "LZ4 block has an invalid match offset")
-        mlen = token & 15
-        if mlen == 15:
-            while True:
-                b = src[i]
-                i += 1
-                mlen += b
-                if b != 255:
-                    break
-        mlen += 4
-        start = len(out) - offset
-        if offset >= mlen:
-            out += out[start : start + mlen]
-        else:
-            for k in range(mlen):
-                out.append(out[start + k])
-    if len(out) != size:
-        raise ProtocolError(271, "CANNOT_DECOMPRESS", f"LZ4 block decoded to {len(out)} bytes, expected {size}")
-    return bytes(out)
-
-
-def lz4_block_literals(data: bytes) -> bytes:
-    """A valid LZ4 block holding ``data`` as literals only (no matches)."""
-    n = len(data)
-    if n < 15:
-        return bytes([n << 4]) + data
-    rest = n - 15
-    ext = b"\xff" * (rest // 255) + bytes([rest % 255])
-    return b"\xf0" + ext + data
-
-
-def decompress_blocks(body: bytes, verify: bool = True) -> bytes:
-    """Decodes a sequence of ClickHouse compressed blocks (the ``decompress=1`` body)."""
-    out = bytearray()
-    i, n = 0, len(body)
-    while i < n:
-        if n - i < 25:
-            raise ProtocolError(33, "CANNOT_READ_ALL_DATA", "Cannot read all data: truncated compressed block header")
-        checksum = body[i : i + 16]
-        method = body[i + 16]
-        csize, dsize = struct.unpack_from("<II", body, i + 17)
-        if csize < 9 or i + 16 + csize > n:
-            raise ProtocolError(33, "CANNOT_READ_ALL_DATA", "Cannot read all data: truncated compressed block")
-        block = body[i + 16 : i + 16 + csize]
-        if verify and cityhash128(block) != checksum:
-            raise ProtocolError(40, "CHECKSUM_DOESNT_MATCH", "Checksum doesn't match: corrupted data")
-        payload = block[9:]
-        if method == METHOD_LZ4:
-            out += lz4_block_decompress(payload, dsize)
-        elif method == METHOD_NONE:
-            out += payload
-        else:
-            raise ProtocolError(89, "UNKNOWN_COMPRESSION_METHOD", f"Unknown compression method 0x{method:02x}")
-        i += 16 + csize
-    return bytes(out)
-
-
-def compress_blocks(data: bytes, block_size: int = 1 << 20) -> bytes:
-    """``data`` in ClickHouse compressed-block framing (LZ4, literals only)."""
-    out = bytearray()
-    for start in range(0, len(data), block_size):
-        chunk = data[start : start + block_size]
-        payload = lz4_block_literals(chunk)
-        block = struct.pack("<BII", METHOD_LZ4, 9 + len(payload), len(chunk)) + payload
-        out += cityhash128(block) + block
-    return bytes(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,14 +103,10 @@ _SELECT_LIKE = re.compile(r"^\s*\(?\s*(SELECT|WITH|DESCRIBE|DESC|SHOW|EXPLAIN|EX
 _CODE = re.compile(r"Code: (\d+)\.")
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _with_settings(sql: str, settings: dict[str, str]) -> str:
     if not settings:
         return sql
-    clause = ", ".join(f"{k} = {_quote(v)}" for k, v in settings.items())
+    clause = ", ".join(f"{k} = {quote(v)}" for k, v in settings.items())
     sql = sql.rstrip().rstrip(";")
     joiner = ", " if re.search(r"\bSETTINGS\b", sql, re.IGNORECASE) else " SETTINGS "
     return sql + joiner + clause
@@ -367,6 +131,7 @@ class ClickHouseHTTPFront:
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
+        self.port = 0
         self.requests: list[str] = []  # queries seen, for test assertions
         self.stopped: list[ThreadingHTTPServer] = []  # servers that stop() shut down
         with self.lock:
@@ -392,10 +157,27 @@ class ClickHouseHTTPFront:
         with tempfile.NamedTemporaryFile(prefix="ch-front-insert-", suffix=".bin") as f:
             f.write(data)
             f.flush()
-            sql = f"{pre} FROM INFILE {_quote(f.name)}{settings} FORMAT {fmt}"
+            sql = f"{pre} FROM INFILE {quote(f.name)}{settings} FORMAT {fmt}"
             res = self.session.query(sql, "TabSeparated")
         written = getattr(res, "rows_written", 0)
         return int((written() if callable(written) else written) or 0)
+
+    def query(self, sql: str, params: dict | None = None, database: str | None = None) -> str:
+        """Runs one statement on the session between requests (TSV output), in `database`
+        if given."""
+        return self.run_in(database, [sql], params)[0]
+
+    def run_in(self, database: str | None, stmts: list[str], params: dict | None = None) -> list[str]:
+        """Runs `stmts` one after the other, each with the query parameters `params`, with
+        `database` (if given) as the current database; returns each one's TSV output."""
+        with self.lock:
+            if database:
+                self._run(f"USE `{database}`", "TabSeparated")
+            try:
+                return [self._run(s, "TabSeparated", params).decode() for s in stmts]
+            finally:
+                if database:
+                    self._run("USE default", "TabSeparated")
 
     # -- request execution --------------------------------------------------------------------
 
@@ -415,7 +197,10 @@ class ClickHouseHTTPFront:
                 raise ProtocolError(115, "UNKNOWN_SETTING", f"Unknown setting '{k}'")
         if opts.get("decompress") in ("1", "true"):
             verify = opts.get("http_native_compression_disable_checksumming_on_decompress") not in ("1", "true")
-            body = decompress_blocks(body, verify)
+            try:
+                body = decompress_blocks(body, verify)
+            except CodecError as e:
+                raise ProtocolError(e.code, e.name, str(e)) from None
         url_query = opts.get("query", "")
         fmt = opts.get("default_format") or "TabSeparated"
         headers = {"X-ClickHouse-Query-Id": opts.get("query_id") or str(uuid.uuid4())}
@@ -477,7 +262,8 @@ class ClickHouseHTTPFront:
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         self.server, self.thread = server, thread
-        return server, server.server_address[1]
+        self.port = server.server_address[1]
+        return server, self.port
 
     def stop(self) -> None:
         """Stops serving and frees the port; ``start_in_thread(port)`` may be called again."""
@@ -589,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=8123)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--db", required=True, help="chDB database folder (kept between runs)")
-    ap.add_argument("--udf-dir", help="chDB udf_path folder (see scripts/chdb_udf.py)")
+    ap.add_argument("--udf-dir", help="chDB udf_path folder (see harness.engine)")
     args = ap.parse_args(argv)
     front = ClickHouseHTTPFront(open_chdb(args.db, args.udf_dir), host=args.host)
     server = make_server(front, args.host, args.port)

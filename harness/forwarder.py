@@ -1,70 +1,41 @@
-"""What the kinesis-forwarder tests share: a change model with its expected final state, the
-local Kinesis stream, a database per test behind the HTTP front, and the forwarder process.
+"""What the kinesis-forwarder tests and its benchmark share: a change model with its expected
+final state, a local Kinesis stream, a database behind the HTTP front, and the forwarder process.
 
-The ClickHouse side is the test-only HTTP front (tests/support/clickhouse_http_front.py)
-over the session's chDB, with the dynamo_flatten UDF loaded; Kinesis is kinesalite, and
-DynamoDB Streams is moto (`Moto`).
+The ClickHouse side is the HTTP front (harness.http_front) over a chDB session with the
+dynamo_flatten UDF loaded; Kinesis is kinesalite, DynamoDB Streams is moto (harness.aws).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
 import signal
 import subprocess
-import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO / "tests" / "support"))
+from harness import SQL_DIR, free_port, release_binary
+from harness.aws import LocalKinesis, LocalServer
+from harness.dynamodb import change_record
+from harness.sql import split_statements, tsv
 
-from local_aws import LocalKinesis
-from sqlrun import MOTO_KEY, MOTO_SECRET, free_port, split_statements, tsv
-
-SQL = REPO / "sql"
 NAMES = ["sally", "bob", "ana", "li", "Zoë \"zee\" O'Neil", "李雷 🚀", "back\\slash", "tab\there", ""]
 T0 = 1_764_000_000_000_000  # µs
-
-
-def forwarder_binary() -> Path:
-    udf = os.environ.get("DYNAMO_FLATTEN_BIN")
-    p = (Path(udf).parent if udf else REPO / "target" / "release") / "kinesis-forwarder"
-    if not p.is_file():
-        raise FileNotFoundError(f"{p} not found: run `cargo build --release`")
-    return p
 
 
 # -- the change model ------------------------------------------------------------------------
 
 
-def change_record(event: str, keys: dict, t_us: int, new: dict | None, old: dict | None) -> str:
-    """A Kinesis Data Streams for DynamoDB record; `keys`, `new` and `old` are DynamoDB JSON."""
-    ddb: dict = {"ApproximateCreationDateTime": t_us, "Keys": keys}
-    if new is not None:
-        ddb["NewImage"] = new
-    if old is not None:
-        ddb["OldImage"] = old
-    ddb["SizeBytes"] = 100
-    ddb["ApproximateCreationDateTimePrecision"] = "MICROSECOND"
-    key = "-".join(str(next(iter(v.values()))) for v in keys.values())
-    return json.dumps({"awsRegion": "us-east-1", "eventID": f"{key}-{t_us}", "eventName": event,
-                       "userIdentity": None, "recordFormat": "application/json",
-                       "tableName": "people", "dynamodb": ddb, "eventSource": "aws:dynamodb"},
-                      ensure_ascii=False, separators=(",", ":"))
-
-
 def kds_record(event: str, key: str, t_us: int, new: dict | None, old: dict | None) -> str:
+    """A change record of the model's item `key` (`new` and `old`: its id, first_name, age)."""
+
     def image(item: dict) -> dict:
         return {"id": {"S": item["id"]}, "first_name": {"S": item["first_name"]},
                 "age": {"N": str(item["age"])}}
 
-    return change_record(event, {"id": {"S": key}}, t_us, new and image(new), old and image(old))
+    return change_record(event, {"id": {"S": key}}, t_us, new and image(new), old and image(old), size=100)
 
 
 @dataclass
@@ -158,7 +129,7 @@ class Stream:
         self.k.wait_active(self.name)
 
 
-# -- ClickHouse (through the front's lock: the forwarder may be using the session) -------------
+# -- ClickHouse (through the front, between the forwarder's requests) ---------------------------
 
 
 class Database:
@@ -175,7 +146,7 @@ class Database:
         self.run(f"CREATE DATABASE {name}")
         stmts = []
         for f in sql_files:
-            stmts += split_statements((SQL / f).read_text())
+            stmts += split_statements((SQL_DIR / f).read_text())
         if "01_destination.sql" in sql_files:
             stmts.append(self.ADD_EXTRA)
         stmts += split_statements(extra_sql)
@@ -185,20 +156,14 @@ class Database:
         """Runs `stmts` one after the other in this database (the scripts' unqualified names
         are its tables), each with the query parameters `params`, as clickhouse-client
         --param_… gives them; returns each one's TSV output."""
-        with self.front.lock:
-            self.front._run(f"USE {self.name}", "TabSeparated")
-            try:
-                return [self.front._run(s, "TabSeparated", params).decode() for s in stmts]
-            finally:
-                self.front._run("USE default", "TabSeparated")
+        return self.front.run_in(self.name, stmts, params)
 
     def run_file(self, name: str, params: dict | None = None) -> list[str]:
         """Runs sql/<name> as written in this database (see run_statements)."""
-        return self.run_statements(split_statements((SQL / name).read_text()), params)
+        return self.run_statements(split_statements((SQL_DIR / name).read_text()), params)
 
     def run(self, sql: str) -> str:
-        with self.front.lock:
-            return self.front._run(sql, "TabSeparated").decode()
+        return self.front.query(sql)
 
     def keep_seen(self) -> None:
         """From now on `seen()` lists every record line that reaches the flat table (the
@@ -231,27 +196,17 @@ class Database:
 # -- the forwarder process -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Moto:
-    """The moto server at `endpoint` (the `s3_endpoint` fixture: S3, DynamoDB and DynamoDB
-    Streams), as Forwarder takes an AWS endpoint: like LocalKinesis, with the keys to sign with."""
-
-    endpoint: str
-    KEY = MOTO_KEY
-    SECRET = MOTO_SECRET
-
-
 class Forwarder:
     """The forwarder from `stream` into the database `db` behind the ClickHouse HTTP front on
-    `port`. `kinesis` is the AWS endpoint with the keys to sign with: LocalKinesis, or anything
-    with `endpoint`, `KEY` and `SECRET` (`Moto`). `stream` is a Kinesis stream name, or the
+    `port`. `kinesis` is the local AWS server it reads from (LocalKinesis, or Moto for
+    DynamoDB Streams). `stream` is a Kinesis stream name, or the
     source flags in its place (`("--dynamodb-table", name)`)."""
 
-    def __init__(self, tmp: Path, kinesis: LocalKinesis | Moto, stream: str | tuple[str, ...], port: int,
+    def __init__(self, tmp: Path, kinesis: LocalServer, stream: str | tuple[str, ...], port: int,
                  db: str, *extra: str):
         self.metrics_port = free_port()
         source = ["--stream", stream] if isinstance(stream, str) else list(stream)
-        self.args = [str(forwarder_binary()), *source, "--endpoint-url", kinesis.endpoint,
+        self.args = [str(release_binary("kinesis-forwarder")), *source, "--endpoint-url", kinesis.endpoint,
                      "--region", "us-east-1", "--clickhouse-url", f"http://127.0.0.1:{port}",
                      "--clickhouse-database", db, "--table", "people", "--progress", "never",
                      "--metrics-addr", f"127.0.0.1:{self.metrics_port}", *extra]
@@ -343,14 +298,3 @@ FAST = ["--batch-linger", "200ms", "--idle-poll", "100ms", "--discovery-interval
 def forwarder(tmp: Path, kinesis: LocalKinesis, stream: Stream, front, db: Database, *extra: str) -> Forwarder:
     """A forwarder from `stream` into `db` through `front` (the ClickHouse HTTP front)."""
     return Forwarder(tmp, kinesis, stream.name, front.port, db.name, *extra)
-
-
-def wait_until(pred, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
