@@ -10,6 +10,9 @@
     harness.codec        ClickHouse's compressed-block framing (LZ4, CityHash128)
     harness.fault_proxy  HTTP proxies that inject faults in front of the local servers
     harness.forwarder    the kinesis-forwarder process, a change model, streams, databases
+    harness.compose      docker-compose.yml and the Dockerfile as Compose reads them, and the
+                         stack played as local processes
+    harness.aws_cli_shim the `aws kinesis put-record` of the local stack's docs, on boto3
 
 tests/py and scripts/ import it; it imports neither. scripts/setup puts the repository on
 the path of the project's .venv.
