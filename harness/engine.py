@@ -203,14 +203,35 @@ def build_udf_dir(
     return dest
 
 
-def open_session(db_path: str | os.PathLike, udf_dir: str | os.PathLike):
-    """A chDB Session on ``db_path`` with the UDFs of ``udf_dir``.
+def open_session(db_path: str | os.PathLike, udf_dir: str | os.PathLike | None = None,
+                 config_file: str | os.PathLike | None = None):
+    """A chDB Session on ``db_path`` with the UDFs of ``udf_dir`` and the server settings of
+    ``config_file`` (see `cluster_config`).
 
     Only one database path can be used per process; keep the session and reuse it.
     """
     from chdb.session import Session
 
-    return Session(f"{Path(db_path).resolve()}?udf_path={Path(udf_dir).resolve()}")
+    options = [f"udf_path={Path(udf_dir).resolve()}"] if udf_dir else []
+    if config_file:
+        options.append(f"config-file={Path(config_file).resolve()}")
+    return Session(f"{Path(db_path).resolve()}" + ("?" + "&".join(options) if options else ""))
+
+
+def cluster_config(path: str | os.PathLike, cluster: str) -> Path:
+    """Writes a config file for `open_session` that defines `cluster` as one shard on the
+    engine itself: localhost at its own tcp_port, which ClickHouse takes for the local server,
+    so that Distributed tables over the cluster read and write without a network. (ON CLUSTER
+    and Replicated tables need Keeper, which chDB does not run.)"""
+    path = Path(path)
+    path.write_text(f"""<clickhouse>
+    <tcp_port>9000</tcp_port>
+    <remote_servers>
+        <{cluster}><shard><replica><host>localhost</host><port>9000</port></replica></shard></{cluster}>
+    </remote_servers>
+</clickhouse>
+""")
+    return path
 
 
 def text(result) -> str:

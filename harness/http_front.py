@@ -62,16 +62,22 @@ import argparse
 import gzip
 import json
 import re
+import subprocess
 import sys
 import tempfile
 import threading
+import urllib.error
+import urllib.request
 import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from typing import Self
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from harness import free_port
 from harness.codec import CodecError, compress_blocks, decompress_blocks
+from harness.engine import open_session
 from harness.sql import quote
 
 
@@ -359,25 +365,71 @@ def make_server(front: ClickHouseHTTPFront, host: str, port: int) -> ThreadingHT
     return server
 
 
-def open_chdb(db: str | Path, udf_dir: str | Path | None = None):
-    """A chDB connection on ``db`` (created if missing), with the UDFs of ``udf_dir``."""
-    import chdb
+class FrontProcess:
+    """The front in a process of its own (``python -m harness.http_front``) on a fixed port,
+    with its own chDB database folder: one to stop and start again, or one with other server
+    settings (chDB takes one database path per process). `query` and `run_in` work as those of
+    ClickHouseHTTPFront, over HTTP."""
 
-    path = str(Path(db).resolve())
-    if udf_dir:
-        path += f"?udf_path={Path(udf_dir).resolve()}"
-    Path(db).mkdir(parents=True, exist_ok=True)
-    return chdb.connect(path)
+    def __init__(self, db: Path, udf_dir: Path | None = None, config_file: Path | None = None):
+        self.db, self.udf_dir, self.config_file = db, udf_dir, config_file
+        self.port, self.proc = free_port(), None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        cmd = [sys.executable, "-m", "harness.http_front", "--port", str(self.port), "--db", str(self.db)]
+        if self.udf_dir:
+            cmd += ["--udf-dir", str(self.udf_dir)]
+        if self.config_file:
+            cmd += ["--config-file", str(self.config_file)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proc.stdout.readline().decode()
+        if "listening on" not in line:
+            raise RuntimeError(f"the front did not start: {line}{self.proc.stderr.read().decode()[-2000:]}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+            self.proc = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def query(self, sql: str, params: dict | None = None, database: str | None = None) -> str:
+        """Runs one statement (TSV output); RuntimeError with the server's message on an error."""
+        args = {f"param_{k}": v for k, v in (params or {}).items()}
+        if database:
+            args["database"] = database
+        req = urllib.request.Request(f"{self.url}/?{urlencode(args)}", data=sql.encode(), method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(e.read().decode(errors="replace")) from None
+
+    def run_in(self, database: str | None, stmts: list[str], params: dict | None = None) -> list[str]:
+        return [self.query(s, params, database) for s in stmts]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Test-only ClickHouse HTTP front over chDB.")
+    ap = argparse.ArgumentParser(description="A stand-in for ClickHouse's HTTP interface over chDB.")
     ap.add_argument("--port", type=int, default=8123)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--db", required=True, help="chDB database folder (kept between runs)")
     ap.add_argument("--udf-dir", help="chDB udf_path folder (see harness.engine)")
+    ap.add_argument("--config-file", help="server settings for chDB (see harness.engine.cluster_config)")
     args = ap.parse_args(argv)
-    front = ClickHouseHTTPFront(open_chdb(args.db, args.udf_dir), host=args.host)
+    front = ClickHouseHTTPFront(open_session(args.db, args.udf_dir, args.config_file), host=args.host)
     server = make_server(front, args.host, args.port)
     print(f"listening on http://{args.host}:{server.server_address[1]}", flush=True)
     try:

@@ -104,6 +104,36 @@ pub fn plan(
     }
 }
 
+/// The database and table a Distributed table writes to on its shards, from its row of
+/// `system.tables` (`engine_full` as `Distributed('cluster', 'db', 'table', …)`: ClickHouse
+/// stores the arguments as string literals, `currentDatabase()` already evaluated). `None`
+/// for other engines, or arguments that are not literals.
+pub fn distributed_target(engine: &str, engine_full: &str) -> Option<(String, String)> {
+    if engine != "Distributed" {
+        return None;
+    }
+    let mut rest = engine_full.strip_prefix("Distributed(")?;
+    let mut args = Vec::with_capacity(3);
+    while args.len() < 3 {
+        rest = rest.trim_start().strip_prefix('\'')?;
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (_, '\\') => value.push(chars.next()?.1),
+                (i, '\'') => break i,
+                (_, c) => value.push(c),
+            }
+        };
+        args.push(value);
+        rest = rest[end + 1..].trim_start();
+        rest = rest.strip_prefix(',').unwrap_or(rest);
+    }
+    let table = args.pop()?;
+    let db = args.pop()?;
+    Some((db, table))
+}
+
 /// The sorting key as a `PRIMARY KEY` list, when it is made of plain written columns (the
 /// DynamoDB key attributes): an item whose key is missing or does not fit is then an error
 /// row, as in the UDF path with the generated SQL. `None` for an empty key or expressions.
@@ -111,7 +141,12 @@ fn key_columns(sorting_key: &str, columns: &[DescribedColumn]) -> Option<String>
     let names: Vec<&str> = sorting_key
         .split(',')
         .map(|k| {
-            let k = k.trim();
+            // ClickHouse prints a one-column `ORDER BY (id)` (as `dynamo-flatten schema` writes
+            // it) as `(id)`.
+            let mut k = k.trim();
+            while let Some(inner) = k.strip_prefix('(').and_then(|k| k.strip_suffix(')')) {
+                k = inner.trim();
+            }
             k.strip_prefix('`')
                 .and_then(|k| k.strip_suffix('`'))
                 .unwrap_or(k)
@@ -184,12 +219,36 @@ mod tests {
     }
 
     #[test]
+    fn a_distributed_table_names_the_table_it_writes_to() {
+        let t = |full: &str| distributed_target("Distributed", full);
+        assert_eq!(
+            t("Distributed('c1', 'default', 'people_local', cityHash64(id))"),
+            Some(("default".into(), "people_local".into()))
+        );
+        assert_eq!(
+            t(r"Distributed('c1', 'd\'b', 't\\ l')"),
+            Some(("d'b".into(), "t\\ l".into()))
+        );
+        assert_eq!(t("Distributed('c1', 'd')"), None);
+        assert_eq!(t("Distributed(c1, d, t)"), None);
+        assert_eq!(
+            distributed_target("ReplacingMergeTree", "ReplacingMergeTree(v) ORDER BY id"),
+            None
+        );
+    }
+
+    #[test]
     fn a_plain_sorting_key_becomes_the_primary_key() {
         let (list, p) = plan("people", &people(), "v", "d", "id, `source`").unwrap();
         assert!(list.ends_with(", PRIMARY KEY (`id`, `source`)"), "{list}");
         assert_eq!(p.keys(), ["id", "source"]);
+        // ORDER BY (`id`) as system.tables prints it.
+        for key in ["(id)", "((id)), source"] {
+            let (list, _) = plan("people", &people(), "v", "d", key).unwrap();
+            assert!(list.contains(", PRIMARY KEY (`id`"), "{key}: {list}");
+        }
         // Expressions and computed columns are not DynamoDB keys: no PRIMARY KEY then.
-        for key in ["", "cityHash64(id)", "id, day"] {
+        for key in ["", "cityHash64(id)", "id, day", "(id + 1)"] {
             let (list, p) = plan("people", &people(), "v", "d", key).unwrap();
             assert!(!list.contains("PRIMARY KEY"), "{key}: {list}");
             assert!(p.keys().is_empty());

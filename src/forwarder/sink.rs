@@ -35,6 +35,14 @@ impl InsertError {
     }
 }
 
+/// The columns of `system.tables` that say where a destination's key is.
+#[derive(Debug, serde::Deserialize)]
+struct TableRow {
+    engine: String,
+    engine_full: String,
+    sorting_key: String,
+}
+
 /// Sorts a client error into retry-as-is or refused-data.
 pub(crate) fn classify(e: clickhouse::error::Error) -> InsertError {
     use clickhouse::error::Error as E;
@@ -147,19 +155,43 @@ impl Sink {
     }
 
     /// The destination's sorting key as ClickHouse prints it (`id`, `pk, sk`): the DynamoDB
-    /// key, which the column plan then requires of every item.
+    /// key, which the column plan then requires of every item. A Distributed destination has
+    /// none of its own: the key is that of the table it writes to on the shards (its engine's
+    /// database and table arguments), as this server has it; `""` when it has no such table.
     pub(crate) async fn sorting_key(&self) -> Result<String, clickhouse::error::Error> {
+        let mut table = self.table_row(None, &self.cfg.table).await?;
+        if let Some(t) = &table {
+            if let Some((db, name)) = columns::distributed_target(&t.engine, &t.engine_full) {
+                table = self.table_row(Some(&db), &name).await?;
+            }
+        }
+        Ok(table.map(|t| t.sorting_key).unwrap_or_default())
+    }
+
+    /// `table`'s row of `system.tables`, in `database` (else the current one).
+    async fn table_row(
+        &self,
+        database: Option<&str>,
+        table: &str,
+    ) -> Result<Option<TableRow>, clickhouse::error::Error> {
+        let sql = "SELECT engine, engine_full, sorting_key FROM system.tables \
+                   WHERE database = if(? = '', currentDatabase(), ?) AND name = ?";
+        let db = database.unwrap_or("");
         let body = self
             .client
-            .query(
-                "SELECT sorting_key FROM system.tables \
-                 WHERE database = currentDatabase() AND name = ?",
-            )
-            .bind(self.cfg.table.as_str())
-            .fetch_bytes("TSVRaw")?
+            .query(sql)
+            .bind(db)
+            .bind(db)
+            .bind(table)
+            .fetch_bytes("JSONEachRow")?
             .collect()
             .await?;
-        Ok(String::from_utf8_lossy(&body).trim().to_string())
+        let line = body.split(|&c| c == b'\n').find(|l| !l.is_empty());
+        line.map(|l| {
+            serde_json::from_slice(l)
+                .map_err(|e| clickhouse::error::Error::Custom(format!("system.tables: {e}")))
+        })
+        .transpose()
     }
 
     /// Gives the flattener the destination's column plan (`--flatten local`); returns the

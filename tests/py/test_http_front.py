@@ -12,8 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import struct
-import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,44 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import free_port
 from harness.codec import compress_blocks, decompress_blocks
-from harness.http_front import ClickHouseHTTPFront
-
-
-class Front:
-    """The front as a subprocess on a fixed port, so that it can be stopped and restarted."""
-
-    def __init__(self, db: Path, udf_dir: Path | None):
-        self.db, self.udf_dir, self.port, self.proc = db, udf_dir, free_port(), None
-
-    def start(self) -> None:
-        cmd = [sys.executable, "-m", "harness.http_front", "--port", str(self.port), "--db", str(self.db)]
-        if self.udf_dir:
-            cmd += ["--udf-dir", str(self.udf_dir)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode()
-        assert "listening on" in line, (line, self.proc.stderr.read().decode()[-2000:])
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc.stdout.close()
-            self.proc.stderr.close()
-            self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+from harness.http_front import ClickHouseHTTPFront, FrontProcess
 
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory, udf_dir):
-    f = Front(tmp_path_factory.mktemp("front") / "db", udf_dir)
-    f.start()
-    yield f
-    f.stop()
+    """The front as a process of its own, so that it can be stopped and started again."""
+    with FrontProcess(tmp_path_factory.mktemp("front") / "db", udf_dir) as f:
+        yield f
 
 
 def call(front, params=None, body: bytes | None = None, headers=None, method=None):

@@ -2,7 +2,8 @@
 
 chDB is one embedded server without a cluster: a Distributed table or s3Cluster() over a
 cluster that `remote_servers` does not define fails (CLUSTER_DOESNT_EXIST), and a Replicated
-table needs ZooKeeper/Keeper. So nothing here creates or loads the cluster's tables. Instead each
+table needs ZooKeeper/Keeper (test_cluster_one_shard.py runs them on a one-shard cluster, with
+those parts taken out). So nothing here creates or loads the cluster's tables. Instead each
 statement goes through the engine's parser with `formatQuery` (and `EXPLAIN AST` for the
 Distributed engine's arguments), and the checks are made on what the parser gave back: ON
 CLUSTER on every CREATE, the Replicated engines, the Distributed tables' sharding keys (the
