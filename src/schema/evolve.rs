@@ -10,11 +10,16 @@
 //! wrapped as a full-export line, `{"Item":<_extra>}`, so that it is read as an item whatever
 //! its attribute names (a bare `{"Item":{"S":"x"}}` would be taken for an export line, one
 //! with `eventName` and `dynamodb` for a change record).
+//!
+//! On a cluster (`schema --cluster`) every statement runs `ON CLUSTER`, the columns go to the
+//! per-shard `<t>_local` and then to the Distributed `<t>`, and the backfill reads and writes
+//! through the Distributed table: each row goes back to the shard it came from.
 
 use std::fmt::Write as _;
 
 use crate::flatten::{unquote_sql, ColumnPlan, RENAMED_PREFIX};
 
+use super::cluster::{ClusterName, Layout};
 use super::{
     column_list, flat_view_select, function_call, function_list, ident, literal,
     stream_view_select, Col, EXTRA_COLUMN, FUNCTION,
@@ -197,6 +202,9 @@ pub struct Evolution {
     pub version_field: String,
     pub deleted_field: String,
     pub views: ViewChange,
+    /// The cluster the table is on (`schema --cluster`): every statement `ON CLUSTER`, the
+    /// columns added to the per-shard table and to the Distributed one over it.
+    pub cluster: Option<ClusterName>,
 }
 
 impl Evolution {
@@ -260,6 +268,16 @@ impl Evolution {
              -- `dynamo-flatten schema`, sql/03_snapshot_from_s3.sql):\n--   {}",
             literal(&new_list)
         );
+        if let Some(c) = &self.cluster {
+            let _ = writeln!(
+                w,
+                "--\n-- For the cluster {}: every statement ON CLUSTER; the columns are added to {} on every\n\
+                 -- shard, then to the Distributed {}.",
+                c.as_str(),
+                ident(&super::cluster::local(t)),
+                ident(t)
+            );
+        }
         let _ = writeln!(
             w,
             "--\n-- Run the statements in this order (clickhouse-client --multiquery < this file):\n\
@@ -334,7 +352,23 @@ impl Evolution {
                 a
             })
             .collect();
-        let _ = writeln!(w, "\nALTER TABLE {}\n{};", ident(t), adds.join(",\n"));
+        let layout = Layout {
+            cluster: self.cluster.as_ref(),
+        };
+        let on = layout.on();
+        // On a cluster the shards' tables first: the Distributed table reads their columns.
+        let mut altered = vec![layout.stored(t)];
+        if self.cluster.is_some() {
+            altered.push(t.clone());
+        }
+        for table in altered {
+            let _ = writeln!(
+                w,
+                "\nALTER TABLE {}{on}\n{};",
+                ident(&table),
+                adds.join(",\n")
+            );
+        }
 
         // 2. The views.
         let flat_select = flat_view_select(t, &all, &self.version_field, &self.deleted_field);
@@ -346,12 +380,16 @@ impl Evolution {
         for (view, target, select) in views {
             match self.views {
                 ViewChange::ModifyQuery => {
-                    let _ = writeln!(w, "\nALTER TABLE {} MODIFY QUERY\n{select};", ident(view));
+                    let _ = writeln!(
+                        w,
+                        "\nALTER TABLE {}{on} MODIFY QUERY\n{select};",
+                        ident(view)
+                    );
                 }
                 ViewChange::Recreate => {
                     let _ = writeln!(
                         w,
-                        "\nDROP VIEW IF EXISTS {};\nCREATE MATERIALIZED VIEW {} TO {target} AS\n{select};",
+                        "\nDROP VIEW IF EXISTS {}{on};\nCREATE MATERIALIZED VIEW {}{on} TO {target} AS\n{select};",
                         ident(view),
                         ident(view)
                     );
@@ -420,7 +458,7 @@ impl Evolution {
              FROM (SELECT *, {call} AS {j} FROM {t_id} FINAL WHERE {has_attr})\n    \
              WHERE NOT startsWith({j}, '{{\"_error\"')\n      \
              AND ({converted})\n      \
-             AND arraySort(JSONExtractKeys({extra})) = arraySort(arrayConcat(JSONExtractKeys({r}.{extra_at}), {moved}))\n);",
+             AND arraySort(JSONExtractKeys({extra})) = arraySort(arrayConcat(JSONExtractKeys({r}.{extra_at}), {moved}))\n){settings};",
             t_id = ident(t),
             replaced = replaced.join(", "),
             tuple_lit = literal(&format!("Tuple({})", column_list(&tuple))),
@@ -433,6 +471,12 @@ impl Evolution {
             converted = converted.join(" OR "),
             extra = ident(EXTRA_COLUMN),
             moved = moved.join(", "),
+            // Through the Distributed table: each row back to its shard before the INSERT ends.
+            settings = if self.cluster.is_some() {
+                "\nSETTINGS distributed_foreground_insert = 1"
+            } else {
+                ""
+            },
         );
         Ok(s)
     }
@@ -460,6 +504,7 @@ mod tests {
             version_field: "version".into(),
             deleted_field: "is_deleted".into(),
             views: ViewChange::ModifyQuery,
+            cluster: None,
         }
     }
 
@@ -580,5 +625,44 @@ mod tests {
         let mut e = people();
         e.add[0].col.ty = "Int65".into();
         assert!(e.render().is_err());
+    }
+
+    #[test]
+    fn on_a_cluster_every_statement_on_cluster_local_table_first() {
+        for views in [ViewChange::ModifyQuery, ViewChange::Recreate] {
+            let mut e = people();
+            e.views = views;
+            e.cluster = Some(ClusterName::parse("c1").unwrap());
+            let sql = e.render().unwrap();
+            let stmts: Vec<String> = sql
+                .split(";\n")
+                .map(|s| {
+                    let code: Vec<&str> = s.lines().filter(|l| !l.starts_with("--")).collect();
+                    code.join("\n").trim().to_string()
+                })
+                .filter(|s| !s.is_empty())
+                .collect();
+            let local = stmts
+                .iter()
+                .position(|s| s.starts_with("ALTER TABLE `people_local` ON CLUSTER `c1`\n"));
+            let dist = stmts
+                .iter()
+                .position(|s| s.starts_with("ALTER TABLE `people` ON CLUSTER `c1`\n"));
+            assert!(local.is_some() && local < dist, "{sql}");
+            for s in &stmts {
+                if !s.starts_with("INSERT") {
+                    assert!(s.contains(" ON CLUSTER `c1`"), "{s}");
+                }
+            }
+            let insert = stmts.last().unwrap();
+            assert!(insert.starts_with("INSERT INTO `people`\n"), "{insert}");
+            assert!(insert.contains("FROM `people` FINAL"), "{insert}");
+            assert!(
+                insert.ends_with("SETTINGS distributed_foreground_insert = 1"),
+                "{insert}"
+            );
+        }
+        let one = people().render().unwrap();
+        assert!(!one.contains("ON CLUSTER") && !one.contains("people_local"));
     }
 }

@@ -114,3 +114,40 @@ def test_generated_tables_snapshot_and_forwarder_through_distributed_tables(tmp_
         # The rows are in the shard's tables, where the Distributed ones put them.
         assert db.rows(f"SELECT count() FROM {db.name}.kinesis_checkpoints_local") != [("0",)]
         assert db.rows(f"SELECT count() FROM {db.name}.dynamo_errors_local") == [(str(len(BAD_RECORDS) + 1),)]
+
+
+def test_schema_evolve_on_the_cluster(cluster, generated, binary):
+    """`schema evolve --cluster c1` on the same one-shard cluster: the columns on the shard's
+    table and on the Distributed one, the views, and the backfill through the Distributed table."""
+    db = Database(cluster, "c1_evolve", ";\n".join(generated), sql_files=())
+    (columns,) = re.findall(r"dynamo_flatten_columns\(record, ('(?:[^'\\]|\\.)*')\)", "\n".join(generated))
+    items = export_items()
+    keys = sorted(items)[:2]
+    t = 1_764_000_000_000_000
+    drift = [change_record("MODIFY", {"id": {"S": k}}, t + i, {**items[k], "qty": {"N": str(10 + i)}}, items[k])
+             for i, k in enumerate(keys)]
+    db.run_statements(["INSERT INTO people_stream FORMAT LineAsString\n" + "".join(d + "\n" for d in drift)])
+    extra = f"SELECT id, JSONExtractRaw(_extra, 'qty') FROM {db.name}.people FINAL WHERE JSONHas(_extra, 'qty') ORDER BY id"
+    assert db.rows(extra) == [(k, f'{{"N":"{10 + i}"}}') for i, k in enumerate(keys)]
+
+    values = db.run(f"SELECT _extra FROM {db.name}.people FINAL WHERE JSONHas(_extra, 'qty') FORMAT TSVRaw")
+    sql = schema_sql(binary, "evolve", "--cluster", "c1", "--table", "people", "--columns", columns,
+                     "--add", "qty", stdin=values)
+    stmts = split_statements(sql, keep_comments=False)
+    assert [s.split("\n")[0] for s in stmts] == [
+        "ALTER TABLE `people_local` ON CLUSTER `c1`", "ALTER TABLE `people` ON CLUSTER `c1`",
+        "ALTER TABLE `people_flat_mv` ON CLUSTER `c1` MODIFY QUERY",
+        "ALTER TABLE `people_stream_mv` ON CLUSTER `c1` MODIFY QUERY", "INSERT INTO `people`"]
+    db.run_statements([one_shard(s) for s in stmts])
+
+    for table in ("people", "people_local"):
+        assert ("qty", "Nullable(Int64)") in db.rows(f"SELECT name, type FROM system.columns "
+                                                     f"WHERE database = '{db.name}' AND table = '{table}'")
+    assert db.rows(extra) == []
+    moved = f"SELECT id, qty, version FROM {db.name}.people FINAL WHERE qty IS NOT NULL ORDER BY id"
+    assert db.rows(moved) == [(k, str(10 + i), str(t + i)) for i, k in enumerate(keys)]
+    # New records fill the column directly, through the new views.
+    new = change_record("INSERT", {"id": {"S": "new"}}, t + 5, {"id": {"S": "new"}, "qty": {"N": "7"}})
+    db.run_statements([f"INSERT INTO people_stream FORMAT LineAsString\n{new}\n"])
+    assert db.rows(moved)[-1] == ("new", "7", str(t + 5))
+    assert db.errors() == []

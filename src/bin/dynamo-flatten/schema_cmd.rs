@@ -204,6 +204,12 @@ pub struct EvolveArgs {
     #[arg(long, default_value = "is_deleted", value_name = "NAME")]
     deleted_field: String,
 
+    /// The table is on the ClickHouse cluster NAME, made by `schema --cluster NAME`: every
+    /// statement ON CLUSTER NAME, the columns added to <table>_local and then to the
+    /// Distributed <table>, the backfill through the Distributed table.
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<ClusterName>,
+
     /// Files of _extra values, one JSON object per line (gzip-compressed if they end in
     /// .gz); standard input if none. Read only when a column is given without its type.
     files: Vec<PathBuf>,
@@ -413,6 +419,7 @@ fn run_evolve(args: &EvolveArgs) -> Result<(), String> {
             ViewsArg::ModifyQuery => ViewChange::ModifyQuery,
             ViewsArg::Recreate => ViewChange::Recreate,
         },
+        cluster: args.cluster.clone(),
     };
     print(&evolution.render().map_err(|e| e.to_string())?)
 }
