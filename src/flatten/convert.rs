@@ -455,18 +455,18 @@ fn column_name<'k>(
 /// escaped. (Such text holds no raw control characters: strings with them are refused,
 /// and no whitespace is copied between tokens.)
 fn json_quote(text: &[u8], out: &mut Vec<u8>) {
-    // Quotes are dense in such text (one every few bytes): a plain byte loop into room
-    // made beforehand beats searching for them.
+    // Quotes are dense in such text (one every few bytes): a byte loop into room made
+    // beforehand beats searching for them, and without a branch on the byte (which the
+    // CPU could not predict) it runs at a steady few cycles a byte: a backslash is written
+    // before every byte and kept only before `"` and `\`.
     let start = out.len();
     out.resize(start + 2 * text.len() + 2, 0);
     let buf = &mut out[start..];
     buf[0] = b'"';
     let mut j = 1;
     for &c in text {
-        if c == b'"' || c == b'\\' {
-            buf[j] = b'\\';
-            j += 1;
-        }
+        buf[j] = b'\\';
+        j += usize::from(c == b'"' || c == b'\\');
         buf[j] = c;
         j += 1;
     }
