@@ -111,9 +111,11 @@ pub(crate) fn transcode(
     bits: &mut Vec<u64>,
     out: &mut Vec<u8>,
 ) -> Result<usize, Bail> {
-    // The item, then zeros to a whole number of 64-byte windows and two more.
+    // The item, then zeros to the end of its last 64-byte window and one more: at least
+    // 64 zeros (the copies and word reads go up to 32 bytes past the item's end), and the
+    // index has the word after the one of any position up to the item's end.
     let n = item.len();
-    let need = (n / 64 + 3) * 64;
+    let need = (n / 64 + 2) * 64;
     if pad.len() < need {
         pad.resize(need, 0);
     }
@@ -301,7 +303,7 @@ const TRUE: u64 = word(b"true}");
 const FALSE: u64 = word(b"false}");
 
 struct Walk<'a> {
-    /// The item and the rest of the document (`n` bytes), then at least 128 zeros.
+    /// The item and the rest of the document (`n` bytes), then at least 64 zeros.
     b: &'a [u8],
     n: usize,
     /// Bit k of `bits[w]`: byte `64 w + k` of `b` is special (see [`Block::mask64`]).
