@@ -22,7 +22,7 @@ use super::item::Reserved;
 use super::number::dynamo_number;
 use super::scan::{is_json_number, u_escape};
 
-/// Room left in the output after what the walk writes: its copies write up to 32 bytes
+/// Room left in the output after what the walk writes: its copies write up to 64 bytes
 /// at a time.
 const PAD: usize = 64;
 
@@ -112,8 +112,9 @@ pub(crate) fn transcode(
     out: &mut Vec<u8>,
 ) -> Result<usize, Bail> {
     // The item, then zeros to the end of its last 64-byte window and one more: at least
-    // 64 zeros (the copies and word reads go up to 32 bytes past the item's end), and the
-    // index has the word after the one of any position up to the item's end.
+    // 65 zeros (the copies read up to 63 bytes past the end of a string, which ends
+    // before the item's end), and the index has the word after the one of any position
+    // up to the item's end.
     let n = item.len();
     let need = (n / 64 + 2) * 64;
     if pad.len() < need {
@@ -368,19 +369,20 @@ impl Walk<'_> {
 
     /// Copies `b[from..from + len]` to the output, 32 bytes at a time (the last chunk may
     /// copy bytes beyond, which later writes overwrite or which stay past the length).
-    /// The first chunk is copied whatever the length: most strings fit in it.
+    /// The first two chunks are copied whatever the length: most strings fit in them,
+    /// and the loop is not entered (nor its end mispredicted) for them.
     #[inline(always)]
     fn copy(&mut self, from: usize, len: usize) {
         let mut k = 0;
         loop {
-            let src = &self.b[from + k..from + k + 32];
-            let dst = &mut self.out[self.o + k..self.o + k + 32];
-            let mut w = [0u8; 32];
+            let src = &self.b[from + k..from + k + 64];
+            let dst = &mut self.out[self.o + k..self.o + k + 64];
+            let mut w = [0u8; 64];
             w.copy_from_slice(src);
-            // SAFETY: `dst` holds 32 bytes (the indexing checked it); `MaybeUninit<u8>`
+            // SAFETY: `dst` holds 64 bytes (the indexing checked it); `MaybeUninit<u8>`
             // has the layout of `u8`, and unaligned writes are allowed.
-            unsafe { dst.as_mut_ptr().cast::<[u8; 32]>().write_unaligned(w) };
-            k += 32;
+            unsafe { dst.as_mut_ptr().cast::<[u8; 64]>().write_unaligned(w) };
+            k += 64;
             if k >= len {
                 break;
             }
@@ -465,7 +467,7 @@ impl Walk<'_> {
         self.copy(q + strip, e + 1 - q - 2 * strip);
         // Computed for every value, used for numbers: no branch on the tag.
         let short = short_number(&self.b[q + 1..q + 17], e - q - 1);
-        if is_n && !short {
+        if is_n & !short {
             let text = &self.b[q + 1..e];
             if !is_json_number(text) || dynamo_number(text).is_err() {
                 return Err(Bail);
@@ -658,32 +660,27 @@ impl Walk<'_> {
 /// once; false sends the text to the full check.
 #[inline(always)]
 fn short_number(w: &[u8], len: usize) -> bool {
-    let (digits, dots, minus) = classify_16(w);
-    if len == 0 || len > 16 {
-        return false;
-    }
-    let all = (1u32 << len) - 1;
-    let (digits, dots, minus) = (digits & all, dots & all, minus & all);
+    let (digits, dots, minus, zeros) = classify_16(w);
+    // Every test without a branch (`&` on the truth values): this runs on every string
+    // value, and for the texts of `S` values a branch would be mispredicted.
+    let len_ok = len.wrapping_sub(1) < 16;
+    let all = ((1u64 << len.min(16)) - 1) as u32;
+    let (digits, dots, minus, zeros) = (digits & all, dots & all, minus & all, zeros & all);
     let sign = minus & 1;
     // Only digits, one optional point, one optional leading minus.
-    if digits | dots | minus != all || minus & !1 != 0 || dots & dots.wrapping_sub(1) != 0 {
-        return false;
-    }
+    let alphabet = (digits | dots | minus == all) & (minus & !1 == 0);
+    let one_dot = dots & dots.wrapping_sub(1) == 0;
     // A digit first (after the sign), and a digit on each side of the point.
-    if digits >> sign & 1 == 0 {
-        return false;
-    }
-    if dots != 0 && (dots << 1 & digits == 0 || dots >> 1 & digits == 0) {
-        return false;
-    }
+    let first_digit = digits >> sign & 1 == 1;
+    let dot_ok = (dots == 0) | ((dots << 1 & digits != 0) & (dots >> 1 & digits != 0));
     // No leading zero before another digit.
-    let first = sign as usize;
-    !(w[first] == b'0' && digits >> (first + 1) & 1 == 1)
+    let leading_zero = (zeros >> sign & 1 == 1) & (digits >> (sign + 1) & 1 == 1);
+    len_ok & alphabet & one_dot & first_digit & dot_ok & !leading_zero
 }
 
-/// Bit masks of the digits, points and minus signs among the first 16 bytes of `w`.
+/// Bit masks of the digits, points, minus signs and zeros among the first 16 bytes of `w`.
 #[inline(always)]
-fn classify_16(w: &[u8]) -> (u32, u32, u32) {
+fn classify_16(w: &[u8]) -> (u32, u32, u32, u32) {
     let w = &w[..16];
     #[cfg(target_arch = "x86_64")]
     {
@@ -696,22 +693,25 @@ fn classify_16(w: &[u8]) -> (u32, u32, u32) {
             let digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
             let dot = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8));
             let minus = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
+            let zero = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'0' as i8));
             (
                 _mm_movemask_epi8(digit) as u32,
                 _mm_movemask_epi8(dot) as u32,
                 _mm_movemask_epi8(minus) as u32,
+                _mm_movemask_epi8(zero) as u32,
             )
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let (mut digits, mut dots, mut minus) = (0u32, 0u32, 0u32);
+        let (mut digits, mut dots, mut minus, mut zeros) = (0u32, 0u32, 0u32, 0u32);
         for (k, &c) in w.iter().enumerate() {
             digits |= u32::from(c.is_ascii_digit()) << k;
             dots |= u32::from(c == b'.') << k;
             minus |= u32::from(c == b'-') << k;
+            zeros |= u32::from(c == b'0') << k;
         }
-        (digits, dots, minus)
+        (digits, dots, minus, zeros)
     }
 }
 
