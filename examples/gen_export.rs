@@ -8,6 +8,7 @@
 //! cargo run --release --example gen_export -- --size-mb 64 --out export.json
 //! cargo run --release --example gen_export -- --items 100000 --gzip --out export.json.gz
 //! cargo run --release --example gen_export -- --format kinesis --items 1000 > kinesis.json
+//! cargo run --release --example gen_export -- --line-bytes 400 --size-mb 64 --out small.json
 //! ```
 
 use std::fs::File;
@@ -50,6 +51,10 @@ struct Args {
     seed: u64,
     #[arg(long, value_enum, default_value_t = Format::Export)]
     format: Format,
+    /// Full-export lines of about this many bytes each (attributes of several items, or
+    /// the first ones of one), instead of one generated item per line.
+    #[arg(long, conflicts_with = "format")]
+    line_bytes: Option<usize>,
 }
 
 fn main() -> io::Result<()> {
@@ -95,9 +100,10 @@ fn generate<W: Write>(sink: W, args: &Args) -> io::Result<(W, u64, u64)> {
             break;
         }
         doc.clear();
-        match args.format {
-            Format::Export => g.export_line(n, &mut doc),
-            Format::Kinesis => g.kinesis_record(n, &mut doc),
+        match (args.line_bytes, args.format) {
+            (Some(target), _) => g.sized_line(n, target, &mut doc),
+            (None, Format::Export) => g.export_line(n, &mut doc),
+            (None, Format::Kinesis) => g.kinesis_record(n, &mut doc),
         }
         doc.push(b'\n');
         w.write_all(&doc)?;

@@ -144,6 +144,48 @@ impl Generator {
         out.push(b'}');
     }
 
+    /// Appends a full-export line (no newline) of about `target` bytes for item `index`:
+    /// the attributes of generated items in their order, those of the second item on with
+    /// a suffix on their names (`notes_1`), as many as fit in `target` (at least one).
+    /// Lines of 0.4, 4 or 40 KB then have the mix of types of the usual lines.
+    pub fn sized_line(&mut self, index: u64, target: usize, out: &mut Vec<u8>) {
+        self.binary = Binary::Plain;
+        let start = out.len();
+        out.extend_from_slice(b"{\"Item\":{");
+        let mut item = Vec::new();
+        let mut round = 0u32;
+        let mut first = true;
+        'fill: loop {
+            item.clear();
+            let (pk, sk) = self.keys(index);
+            self.item(&pk, &sk, &mut item);
+            for attr in top_level_members(&item) {
+                // `"name":{…}`: the name ends at the first `":`.
+                let Some(colon) = attr.windows(2).position(|w| w == b"\":") else {
+                    continue;
+                };
+                let suffix = if round == 0 {
+                    String::new()
+                } else {
+                    format!("_{round}")
+                };
+                let len = attr.len() + suffix.len() + 1;
+                if !first && out.len() - start + len + 2 > target {
+                    break 'fill;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(&attr[..colon]);
+                out.extend_from_slice(suffix.as_bytes());
+                out.extend_from_slice(&attr[colon..]);
+            }
+            round += 1;
+        }
+        out.extend_from_slice(b"}}");
+    }
+
     /// Appends a Kinesis Data Streams for DynamoDB record (no newline) for
     /// item `index`: INSERT with a new image, MODIFY with both images, or
     /// REMOVE with the old image; `B` values double-encoded.
@@ -609,6 +651,38 @@ impl Generator {
         s_val(out, lang, false);
         out.extend_from_slice(b",\"channels\":{\"SS\":[\"email\",\"sms\"]},\"nested\":{\"M\":{\"level\":{\"M\":{\"deeper\":{\"L\":[{\"N\":\"1\"},{\"L\":[]}]}}}}}}}");
     }
+}
+
+/// The members (`"name":value`) of the JSON object `obj`, split at its top-level commas.
+fn top_level_members(obj: &[u8]) -> Vec<&[u8]> {
+    let inner = &obj[1..obj.len() - 1];
+    let mut members = Vec::new();
+    let (mut depth, mut in_string, mut escaped, mut from) = (0usize, false, false, 0usize);
+    for (i, &c) in inner.iter().enumerate() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth -= 1,
+            b',' if depth == 0 => {
+                members.push(&inner[from..i]);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if from < inner.len() {
+        members.push(&inner[from..]);
+    }
+    members
 }
 
 /// Writes the members of a JSON object with the commas between them.

@@ -27,12 +27,14 @@ mod datetime;
 mod decimal;
 mod envelope;
 mod error;
+mod fast;
 mod item;
 mod number;
 mod plan;
 mod scan;
 
 pub use error::{Error, ErrorKind};
+pub use fast::Kernel;
 pub use item::RENAMED_PREFIX;
 pub use plan::{unquote_sql, Column, ColumnPlan, PlanError, EXTRA_FIELD};
 pub use scan::MAX_JSON_DEPTH;
@@ -160,6 +162,11 @@ pub struct Flattener {
     extra: Vec<u8>,
     /// A nested document of the row being written, before it is quoted.
     doc: Vec<u8>,
+    /// What flattens plain rows.
+    kernel: Kernel,
+    /// The input of the fast path, padded, and the index of its special bytes.
+    pad: Vec<u8>,
+    bits: Vec<u64>,
 }
 
 impl Flattener {
@@ -184,6 +191,9 @@ impl Flattener {
             scratch: Vec::new(),
             extra: Vec::new(),
             doc: Vec::new(),
+            kernel: Kernel::detected(),
+            pad: Vec::new(),
+            bits: Vec::new(),
         };
         f.set_columns(f.opts.columns.clone());
         f
@@ -202,6 +212,22 @@ impl Flattener {
 
     pub fn options(&self) -> &Options {
         &self.opts
+    }
+
+    /// Chooses the kernel that flattens plain rows (all write the same bytes); returns
+    /// false, changing nothing, for one this CPU does not run.
+    pub fn set_kernel(&mut self, kernel: Kernel) -> bool {
+        if !kernel.is_available() {
+            return false;
+        }
+        self.kernel = kernel;
+        true
+    }
+
+    /// The kernel in use: [`Kernel::detected`] unless [`Flattener::set_kernel`] chose
+    /// another.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Appends the flat JSON object for `input` to `out`. On error `out` is
@@ -502,11 +528,26 @@ impl Flattener {
             w.top_item(depth, self.reserved.as_ref(), lookup)?;
             return Ok(w.c.i);
         }
+        let numbers_as_strings = self.opts.numbers == NumberFormat::String;
+        if self.kernel != Kernel::Scalar && !unwrap_binary {
+            let fast = fast::transcode(
+                self.kernel,
+                &input[at..],
+                self.reserved.as_ref(),
+                numbers_as_strings,
+                &mut self.pad,
+                &mut self.bits,
+                out,
+            );
+            if let Ok(read) = fast {
+                return Ok(at + read);
+            }
+        }
         let mut t = Transcoder {
             c: Cursor::at(input, at),
             out,
             style: Style {
-                numbers_as_strings: self.opts.numbers == NumberFormat::String,
+                numbers_as_strings,
                 unwrap_binary,
                 typed: false,
             },

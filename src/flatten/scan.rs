@@ -55,17 +55,14 @@ impl Str {
     }
 }
 
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 const ONES: u64 = 0x0101_0101_0101_0101;
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// Marks (with the byte's high bit) the bytes of `w` that end a run of plain
 /// string content: `"`, `\` and control characters below 0x20. Only the lowest
 /// marked byte is exact (borrows may mark later bytes), which is all we use.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 #[inline(always)]
-fn special_bytes(w: u64) -> u64 {
+pub(crate) fn special_bytes(w: u64) -> u64 {
     let q = w ^ (ONES * b'"' as u64);
     let bs = w ^ (ONES * b'\\' as u64);
     let has_q = q.wrapping_sub(ONES) & !q;
@@ -121,7 +118,7 @@ fn hex4(h: &[u8]) -> Option<u16> {
 /// offset after it (after both halves of a surrogate pair). A surrogate must
 /// be a high one followed by a low one.
 #[inline]
-fn u_escape(b: &[u8], i: usize) -> Result<usize> {
+pub(crate) fn u_escape(b: &[u8], i: usize) -> Result<usize> {
     let err = |kind, at| Err(Error::new(kind, at));
     match b.get(i + 2..i + 6).and_then(hex4) {
         Some(0xd800..=0xdbff) => match b.get(i + 6..i + 12) {

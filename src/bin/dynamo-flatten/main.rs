@@ -108,6 +108,16 @@ struct Args {
     /// only when it changes.
     #[arg(long)]
     columns_arg: bool,
+
+    /// The code that flattens plain rows: scalar, swar, sse2 or avx2. All write
+    /// the same bytes; the default is the fastest this CPU runs.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "DYNAMO_FLATTEN_KERNEL",
+        hide_env_values = true
+    )]
+    kernel: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -233,6 +243,13 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let mut flattener = Flattener::new(options);
+    if let Some(name) = &args.kernel {
+        let chosen = flatten::Kernel::from_name(name).is_some_and(|k| flattener.set_kernel(k));
+        if !chosen {
+            eprintln!("dynamo-flatten: --kernel {name}: not a kernel this CPU runs");
+            return ExitCode::from(2);
+        }
+    }
     // Unbuffered handles: the framing writes whole batches and flushes them itself.
     let (input, output) = match raw_stdio() {
         Ok(io) => io,

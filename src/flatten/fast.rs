@@ -1,0 +1,861 @@
+//! The fast path of plain flattening: one pass over an item's attribute map. The quotes,
+//! backslashes and control characters of a 64-byte window are found at once (SSE2 or
+//! AVX2; eight bytes in a `u64` elsewhere) and a string's end is then a bit scan of the
+//! window's mask; each type wrapper (`{"S":"`, `{"BOOL":`, …) is recognised with one word
+//! compare and deleted, `S`, `N` and `B` values along one path without a branch on the
+//! tag; strings are copied 32 bytes at a time. Nested `M` and `L` values are followed
+//! with a stack of one bit per level instead of recursion, so that the whole walk is one
+//! function, compiled once per instruction set.
+//!
+//! It accepts a subset of what the [`Transcoder`](super::item::Transcoder) accepts:
+//! compact DynamoDB JSON (no whitespace between tokens), attribute names without
+//! escapes, no top-level attribute named like a metadata field, fewer than
+//! [`MAX_LEVELS`] nested containers. For those it writes exactly the bytes the
+//! transcoder writes. For anything else, errors included, it gives up ([`Bail`]) having
+//! written nothing, and the caller runs the transcoder on the same item, which writes
+//! the row or finds the error as it always did.
+
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::item::Reserved;
+use super::number::dynamo_number;
+use super::scan::{is_json_number, u_escape};
+
+/// Room left in the output after what the walk writes: its copies write up to 64 bytes
+/// at a time.
+const PAD: usize = 64;
+
+/// Containers (`M` maps and `L` lists) nested in the item beyond which the fast path
+/// gives up: far below what the transcoder allows (see [`super::MAX_JSON_DEPTH`]), and
+/// one bit each in a `u64`.
+const MAX_LEVELS: usize = 48;
+
+/// The fast path gave up: the transcoder decides.
+#[derive(Debug)]
+pub(crate) struct Bail;
+
+/// Which code flattens plain rows. Every kernel writes the same bytes; they differ in
+/// speed only. [`Kernel::detected`] is the fastest one the CPU runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// The transcoder alone (the reference).
+    Scalar,
+    /// The fast path, eight bytes at a time in a `u64`.
+    Swar,
+    /// The fast path, 16 bytes at a time (SSE2, every x86_64 CPU).
+    Sse2,
+    /// The fast path, 32 bytes at a time (AVX2).
+    Avx2,
+}
+
+impl Kernel {
+    /// Every kernel, available here or not.
+    pub const ALL: [Kernel; 4] = [Kernel::Scalar, Kernel::Swar, Kernel::Sse2, Kernel::Avx2];
+
+    /// Whether this CPU runs it.
+    pub fn is_available(self) -> bool {
+        match self {
+            Kernel::Scalar | Kernel::Swar => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Sse2 => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The kernel used by default: the widest this CPU runs that pays (AVX2, else SSE2,
+    /// else eight bytes at a time), found once per process.
+    pub fn detected() -> Kernel {
+        static DETECTED: AtomicU8 = AtomicU8::new(u8::MAX);
+        let k = DETECTED.load(Ordering::Relaxed);
+        if let Some(&kernel) = Kernel::ALL.get(usize::from(k)) {
+            return kernel;
+        }
+        let kernel = [Kernel::Avx2, Kernel::Sse2, Kernel::Swar]
+            .into_iter()
+            .find(|k| k.is_available())
+            .unwrap_or(Kernel::Scalar);
+        let index = Kernel::ALL.iter().position(|&k| k == kernel).unwrap_or(0);
+        DETECTED.store(index as u8, Ordering::Relaxed);
+        kernel
+    }
+
+    /// The kernel of a name: `scalar`, `swar`, `sse2`, `avx2`.
+    pub fn from_name(name: &str) -> Option<Kernel> {
+        Kernel::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Scalar => "scalar",
+            Kernel::Swar => "swar",
+            Kernel::Sse2 => "sse2",
+            Kernel::Avx2 => "avx2",
+        }
+    }
+}
+
+/// Transcodes the attribute map at the start of `item` (the document from the map's `{`
+/// on) with `kernel`, appending to `out` what the transcoder would: `{` and the
+/// attributes, without the closing brace. Returns the bytes of `item` read, or [`Bail`]
+/// with `out` unchanged. `pad` and `bits` are reused buffers.
+pub(crate) fn transcode(
+    kernel: Kernel,
+    item: &[u8],
+    reserved: Option<&Reserved>,
+    quote_numbers: bool,
+    pad: &mut Vec<u8>,
+    bits: &mut Vec<u64>,
+    out: &mut Vec<u8>,
+) -> Result<usize, Bail> {
+    // The item, then zeros to the end of its last 64-byte window and one more: at least
+    // 65 zeros (the copies read up to 63 bytes past the end of a string, which ends
+    // before the item's end), and the index has the word after the one of any position
+    // up to the item's end.
+    let n = item.len();
+    let need = (n / 64 + 2) * 64;
+    if pad.len() < need {
+        pad.resize(need, 0);
+    }
+    pad[..n].copy_from_slice(item);
+    pad[n..need].fill(0);
+    if bits.len() < need / 64 {
+        bits.resize(need / 64, 0);
+    }
+    let (b, bits) = (&pad[..need], &mut bits[..need / 64]);
+    // The output is never longer than the input read (every wrapper is deleted, `null`
+    // is as long as the `true` it replaces), so this leaves a copy's room after it.
+    out.reserve(n + PAD);
+    let spare = out.spare_capacity_mut();
+    let q = quote_numbers;
+    let (read, written) = match kernel {
+        Kernel::Scalar => return Err(Bail),
+        Kernel::Swar => run::<Swar>(b, n, bits, spare, q, reserved)?,
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Sse2 => run::<Sse2>(b, n, bits, spare, q, reserved)?,
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the kernel is only chosen where `is_available` found AVX2
+        // (`Flattener::set_kernel` refuses others).
+        Kernel::Avx2 => unsafe { run_avx2(b, n, bits, spare, q, reserved)? },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => return Err(Bail),
+    };
+    let len = out.len() + written;
+    // SAFETY: the walk initialised every byte of the spare capacity below `written`
+    // (see `Walk::o`), and `written` is within it (the slice writes are checked).
+    unsafe { out.set_len(len) };
+    Ok(read)
+}
+
+/// Marks the special bytes of every window of `b` in `bits`, then walks the item with
+/// its state in locals (registers); returns the bytes read and written.
+#[inline(always)]
+fn run<K: Block>(
+    b: &[u8],
+    n: usize,
+    bits: &mut [u64],
+    out: &mut [MaybeUninit<u8>],
+    quote_numbers: bool,
+    reserved: Option<&Reserved>,
+) -> Result<(usize, usize), Bail> {
+    for (window, m) in b.chunks_exact(64).zip(bits.iter_mut()) {
+        // SAFETY: the window holds 64 bytes (`chunks_exact`), and the kernel `K` was
+        // chosen for a CPU that has its instruction set.
+        *m = unsafe { K::mask64(window.as_ptr()) };
+    }
+    let mut walk = Walk {
+        b,
+        n,
+        bits,
+        i: 0,
+        out,
+        o: 0,
+        quote_numbers,
+    };
+    walk.item::<K>(reserved)?;
+    Ok((walk.i, walk.o))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,bmi1,popcnt")]
+unsafe fn run_avx2(
+    b: &[u8],
+    n: usize,
+    bits: &mut [u64],
+    out: &mut [MaybeUninit<u8>],
+    quote_numbers: bool,
+    reserved: Option<&Reserved>,
+) -> Result<(usize, usize), Bail> {
+    run::<Avx2>(b, n, bits, out, quote_numbers, reserved)
+}
+
+/// The special bytes of a window of the input, with one instruction set.
+trait Block {
+    /// The mask of the bytes among the 64 at `src` that are `"`, `\` or below 0x20 (bit
+    /// k: byte k). It may mark a few more bytes (never fewer): each marked byte is looked
+    /// at before it is used.
+    ///
+    /// # Safety
+    /// `src` holds at least 64 bytes, and the CPU has the block's instruction set.
+    unsafe fn mask64(src: *const u8) -> u64;
+}
+
+struct Swar;
+
+impl Block for Swar {
+    #[inline(always)]
+    unsafe fn mask64(src: *const u8) -> u64 {
+        let mut mask = 0u64;
+        for k in 0..8 {
+            // SAFETY: the caller guarantees 64 bytes; unaligned reads are allowed.
+            let w = unsafe { src.add(8 * k).cast::<u64>().read_unaligned() };
+            // One mark (0x80) per byte; bytes above a special one may be marked too.
+            let m = super::scan::special_bytes(u64::from_le(w)) >> 7;
+            // Gathers bits 0, 8, …, 56 into the top byte.
+            let bits = m.wrapping_mul(0x0102_0408_1020_4080) >> 56;
+            mask |= bits << (8 * k);
+        }
+        mask
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Sse2;
+
+#[cfg(target_arch = "x86_64")]
+impl Block for Sse2 {
+    #[inline(always)]
+    unsafe fn mask64(src: *const u8) -> u64 {
+        use std::arch::x86_64::*;
+        let mut mask = 0u64;
+        for k in 0..4 {
+            // SAFETY: SSE2 is part of x86_64; the caller guarantees 64 bytes.
+            let m = unsafe {
+                let v = _mm_loadu_si128(src.add(16 * k).cast());
+                let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+                let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+                // c < 0x20 (unsigned) exactly when min(c, 0x1f) == c.
+                let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
+            };
+            mask |= u64::from(m as u16) << (16 * k);
+        }
+        mask
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+impl Block for Avx2 {
+    #[inline(always)]
+    unsafe fn mask64(src: *const u8) -> u64 {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller guarantees AVX2 and 64 bytes at `src`.
+        unsafe {
+            let quote = _mm256_set1_epi8(b'"' as i8);
+            let backslash = _mm256_set1_epi8(b'\\' as i8);
+            let below = _mm256_set1_epi8(0x1f);
+            let a = _mm256_loadu_si256(src.cast());
+            let b = _mm256_loadu_si256(src.add(32).cast());
+            let sa = _mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpeq_epi8(a, quote), _mm256_cmpeq_epi8(a, backslash)),
+                _mm256_cmpeq_epi8(_mm256_min_epu8(a, below), a),
+            );
+            let sb = _mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpeq_epi8(b, quote), _mm256_cmpeq_epi8(b, backslash)),
+                _mm256_cmpeq_epi8(_mm256_min_epu8(b, below), b),
+            );
+            u64::from(_mm256_movemask_epi8(sa) as u32)
+                | u64::from(_mm256_movemask_epi8(sb) as u32) << 32
+        }
+    }
+}
+
+/// The first bytes of a type wrapper, little-endian, for word compares.
+const fn word(s: &[u8]) -> u64 {
+    let mut w = 0u64;
+    let mut k = 0;
+    while k < s.len() {
+        w |= (s[k] as u64) << (8 * k);
+        k += 1;
+    }
+    w
+}
+
+const LOW5: u64 = (1 << 40) - 1;
+const LOW6: u64 = (1 << 48) - 1;
+const LOW7: u64 = (1 << 56) - 1;
+/// `{"?":"`: the wrapper of a one-letter tag whose value is a string.
+const SCALAR_MASK: u64 = LOW6 & !(0xff << 16);
+const S: u64 = word(br#"{"S":""#);
+const MAP: u64 = word(br#"{"M":{"#);
+const LIST: u64 = word(br#"{"L":["#);
+const BOOL: u64 = word(br#"{"BOOL":"#);
+const NULL: u64 = word(br#"{"NULL":"#);
+const SS: u64 = word(br#"{"SS":["#);
+const NS: u64 = word(br#"{"NS":["#);
+const BS: u64 = word(br#"{"BS":["#);
+const TRUE: u64 = word(b"true}");
+const FALSE: u64 = word(b"false}");
+
+struct Walk<'a> {
+    /// The item and the rest of the document (`n` bytes), then at least 64 zeros.
+    b: &'a [u8],
+    n: usize,
+    /// Bit k of `bits[w]`: byte `64 w + k` of `b` is special (see [`Block::mask64`]).
+    bits: &'a [u64],
+    /// Read position in `b`.
+    i: usize,
+    /// The output vector's spare capacity: at least `b.len()` bytes.
+    out: &'a mut [MaybeUninit<u8>],
+    /// Write position in `out`. Every byte below it has been written, and it never
+    /// passes `i` (nothing written is longer than what it stands for), so a block
+    /// written at `o` stays within `out`.
+    o: usize,
+    quote_numbers: bool,
+}
+
+impl Walk<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize) -> u8 {
+        self.b[i]
+    }
+
+    /// The eight bytes at `i`, little-endian.
+    #[inline(always)]
+    fn word(&self, i: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&self.b[i..i + 8]);
+        u64::from_le_bytes(w)
+    }
+
+    #[inline(always)]
+    fn put(&mut self, c: u8) {
+        self.out[self.o] = MaybeUninit::new(c);
+        self.o += 1;
+    }
+
+    #[inline(always)]
+    fn put_word(&mut self, w: u64, len: usize) {
+        let dst = &mut self.out[self.o..self.o + 8];
+        for (k, d) in dst.iter_mut().enumerate() {
+            *d = MaybeUninit::new((w >> (8 * k)) as u8);
+        }
+        self.o += len;
+    }
+
+    /// The position of the first special byte at or after `from` (or of a byte marked
+    /// with them): the 64 bits from `from` out of two words of the index, without a
+    /// branch unless 64 bytes have none.
+    #[inline(always)]
+    fn special_from(&self, mut from: usize) -> usize {
+        loop {
+            let (w, off) = (from / 64, from % 64);
+            let lo = self.bits[w] >> off;
+            // `<< 1 << (63 - off)`: no shift by 64 when `off` is 0 (then `lo` has all).
+            let hi = self.bits[w + 1] << 1 << (63 - off);
+            let m = lo | hi;
+            if m != 0 {
+                return from + m.trailing_zeros() as usize;
+            }
+            from += 64;
+        }
+    }
+
+    /// Copies `b[from..from + len]` to the output, 32 bytes at a time (the last chunk may
+    /// copy bytes beyond, which later writes overwrite or which stay past the length).
+    /// The first two chunks are copied whatever the length: most strings fit in them,
+    /// and the loop is not entered (nor its end mispredicted) for them.
+    #[inline(always)]
+    fn copy(&mut self, from: usize, len: usize) {
+        let mut k = 0;
+        loop {
+            let src = &self.b[from + k..from + k + 64];
+            let dst = &mut self.out[self.o + k..self.o + k + 64];
+            let mut w = [0u8; 64];
+            w.copy_from_slice(src);
+            // SAFETY: `dst` holds 64 bytes (the indexing checked it); `MaybeUninit<u8>`
+            // has the layout of `u8`, and unaligned writes are allowed.
+            unsafe { dst.as_mut_ptr().cast::<[u8; 64]>().write_unaligned(w) };
+            k += 64;
+            if k >= len {
+                break;
+            }
+        }
+        self.o += len;
+    }
+
+    /// A string whose opening quote is at `i`, copied with its quotes.
+    #[inline(always)]
+    fn string<K: Block>(&mut self) -> Result<(), Bail> {
+        let mut seg = self.i;
+        let mut from = seg + 1;
+        loop {
+            let e = self.special_from(from);
+            match self.at(e) {
+                b'"' => {
+                    self.copy(seg, e + 1 - seg);
+                    self.i = e + 1;
+                    return Ok(());
+                }
+                b'\\' => {
+                    self.copy(seg, e - seg);
+                    self.i = e;
+                    self.escape()?;
+                    seg = self.i;
+                    from = seg;
+                }
+                _ => return Err(Bail),
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn escape(&mut self) -> Result<(), Bail> {
+        (self.i, self.o) = escape(&self.b[..self.n], self.i, self.out, self.o)?;
+        Ok(())
+    }
+
+    /// An `N` value's string at `i`: its text checked to be a number DynamoDB stores,
+    /// written as a number (or as the string, with `quote_numbers`).
+    #[inline(always)]
+    fn number<K: Block>(&mut self) -> Result<(), Bail> {
+        if self.at(self.i) != b'"' {
+            return Err(Bail);
+        }
+        let start = self.i + 1;
+        let e = self.special_from(start);
+        if self.at(e) != b'"' {
+            return Err(Bail);
+        }
+        let text = &self.b[start..e];
+        if !short_number(&self.b[start..start + 16], text.len())
+            && (!is_json_number(text) || dynamo_number(text).is_err())
+        {
+            return Err(Bail);
+        }
+        if self.quote_numbers {
+            self.copy(start - 1, e + 2 - start);
+        } else {
+            self.copy(start, e - start);
+        }
+        self.i = e + 1;
+        Ok(())
+    }
+
+    /// The value of an `S`, `N` or `B` wrapper at `i` (`{"S":"…`), up to the wrapper's
+    /// closing brace: the string copied (for `N` without its quotes, unless
+    /// `quote_numbers`), and for `N` its text checked.
+    #[inline(always)]
+    fn scalar<K: Block>(&mut self, is_n: bool) -> Result<(), Bail> {
+        let q = self.i + 5;
+        let e = self.special_from(q + 1);
+        if self.at(e) != b'"' {
+            if is_n {
+                return Err(Bail);
+            }
+            // An escape (or an error): the general string path, from the quote.
+            self.i = q;
+            return self.string::<K>();
+        }
+        let strip = usize::from(is_n & !self.quote_numbers);
+        self.copy(q + strip, e + 1 - q - 2 * strip);
+        // Computed for every value, used for numbers: no branch on the tag.
+        let short = short_number(&self.b[q + 1..q + 17], e - q - 1);
+        if is_n & !short {
+            let text = &self.b[q + 1..e];
+            if !is_json_number(text) || dynamo_number(text).is_err() {
+                return Err(Bail);
+            }
+        }
+        self.i = e + 1;
+        Ok(())
+    }
+
+    /// An attribute name at `i` and its colon, copied; returns where its text starts.
+    #[inline(always)]
+    fn key<K: Block>(&mut self) -> Result<usize, Bail> {
+        let q = self.i;
+        if self.at(q) != b'"' {
+            return Err(Bail);
+        }
+        let e = self.special_from(q + 1);
+        if self.at(e) != b'"' || self.at(e + 1) != b':' {
+            return Err(Bail);
+        }
+        self.copy(q, e + 2 - q);
+        self.i = e + 2;
+        Ok(q + 1)
+    }
+
+    /// The elements of a set, from its `[` at `i`: strings, or numbers with `numbers`.
+    #[inline(always)]
+    fn set<K: Block>(&mut self, numbers: bool) -> Result<(), Bail> {
+        self.put(b'[');
+        self.i += 1;
+        if self.at(self.i) == b']' {
+            self.put(b']');
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            if numbers {
+                self.number::<K>()?;
+            } else {
+                if self.at(self.i) != b'"' {
+                    return Err(Bail);
+                }
+                self.string::<K>()?;
+            }
+            match self.at(self.i) {
+                b',' => {
+                    self.put(b',');
+                    self.i += 1;
+                }
+                b']' => {
+                    self.put(b']');
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(Bail),
+            }
+        }
+    }
+
+    /// The item's attribute map at `i`, with every value in it.
+    #[inline(always)]
+    fn item<K: Block>(&mut self, reserved: Option<&Reserved>) -> Result<(), Bail> {
+        if self.at(0) != b'{' || self.at(1) == b'}' {
+            return Err(Bail);
+        }
+        self.put(b'{');
+        self.i = 1;
+        // Bit l: the container at level l + 1 is a list (1) or a map (0); level 0 is
+        // the item itself.
+        let mut stack = 0u64;
+        let mut level = 0usize;
+        'member: loop {
+            if stack & 1 == 0 {
+                let start = self.key::<K>()?;
+                if level == 0 {
+                    if let Some(r) = reserved {
+                        let name = &self.b[start..self.i - 2];
+                        let taken = r.names.iter().any(|(meta, renamed, _)| {
+                            name == meta.as_slice() || name == renamed.as_slice()
+                        });
+                        if taken {
+                            return Err(Bail);
+                        }
+                    }
+                }
+            }
+            // One attribute value object `{"T":…}`.
+            let w = self.word(self.i);
+            let tag = (w >> 16) as u8;
+            if w & SCALAR_MASK == S & SCALAR_MASK && matches!(tag, b'S' | b'N' | b'B') {
+                // `S`, `N` and `B` alike, without a branch on which: most values.
+                self.scalar::<K>(tag == b'N')?;
+            } else {
+                match w & LOW6 {
+                    MAP | LIST => {
+                        let (open, close) = if w & LOW6 == MAP {
+                            (b'{', b'}')
+                        } else {
+                            (b'[', b']')
+                        };
+                        self.i += 5;
+                        self.put(open);
+                        self.i += 1;
+                        if self.at(self.i) == close {
+                            self.put(close);
+                            self.i += 1;
+                        } else {
+                            level += 1;
+                            if level >= MAX_LEVELS {
+                                return Err(Bail);
+                            }
+                            stack = stack << 1 | u64::from(open == b'[');
+                            continue 'member;
+                        }
+                    }
+                    _ if w == BOOL => {
+                        let v = self.word(self.i + 8);
+                        if v & LOW5 == TRUE {
+                            self.put_word(word(b"true"), 4);
+                            self.i += 12;
+                        } else if v & LOW6 == FALSE {
+                            self.put_word(word(b"false"), 5);
+                            self.i += 13;
+                        } else {
+                            return Err(Bail);
+                        }
+                    }
+                    _ if w == NULL => {
+                        if self.word(self.i + 8) & LOW5 != TRUE {
+                            return Err(Bail);
+                        }
+                        self.put_word(word(b"null"), 4);
+                        self.i += 12;
+                    }
+                    _ => match w & LOW7 {
+                        SS | BS => {
+                            self.i += 6;
+                            self.set::<K>(false)?;
+                        }
+                        NS => {
+                            self.i += 6;
+                            self.set::<K>(true)?;
+                        }
+                        _ => return Err(Bail),
+                    },
+                }
+            }
+            // The wrapper's `}`, then what follows the value: more members, or the end
+            // of containers (each of them a value whose wrapper then ends).
+            loop {
+                // Most often `},` and another member.
+                if self.word(self.i) & 0xffff == word(b"},") {
+                    self.put(b',');
+                    self.i += 2;
+                    continue 'member;
+                }
+                if self.at(self.i) != b'}' {
+                    return Err(Bail);
+                }
+                self.i += 1;
+                match self.at(self.i) {
+                    b',' => {
+                        self.put(b',');
+                        self.i += 1;
+                        continue 'member;
+                    }
+                    b'}' if stack & 1 == 0 => {
+                        self.i += 1;
+                        if level == 0 {
+                            return Ok(());
+                        }
+                        self.put(b'}');
+                    }
+                    b']' if stack & 1 == 1 => {
+                        self.put(b']');
+                        self.i += 1;
+                    }
+                    _ => return Err(Bail),
+                }
+                stack >>= 1;
+                level -= 1;
+            }
+        }
+    }
+}
+
+/// True when the first `len` bytes of `w` are a JSON number without exponent of at most
+/// 16 characters (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`), which DynamoDB always stores (at most
+/// 38 digits, no exponent: see [`dynamo_number`]). Checked on masks of the 16 bytes at
+/// once; false sends the text to the full check.
+#[inline(always)]
+fn short_number(w: &[u8], len: usize) -> bool {
+    let (digits, dots, minus, zeros) = classify_16(w);
+    // Every test without a branch (`&` on the truth values): this runs on every string
+    // value, and for the texts of `S` values a branch would be mispredicted.
+    let len_ok = len.wrapping_sub(1) < 16;
+    let all = ((1u64 << len.min(16)) - 1) as u32;
+    let (digits, dots, minus, zeros) = (digits & all, dots & all, minus & all, zeros & all);
+    let sign = minus & 1;
+    // Only digits, one optional point, one optional leading minus.
+    let alphabet = (digits | dots | minus == all) & (minus & !1 == 0);
+    let one_dot = dots & dots.wrapping_sub(1) == 0;
+    // A digit first (after the sign), and a digit on each side of the point.
+    let first_digit = digits >> sign & 1 == 1;
+    let dot_ok = (dots == 0) | ((dots << 1 & digits != 0) & (dots >> 1 & digits != 0));
+    // No leading zero before another digit.
+    let leading_zero = (zeros >> sign & 1 == 1) & (digits >> (sign + 1) & 1 == 1);
+    len_ok & alphabet & one_dot & first_digit & dot_ok & !leading_zero
+}
+
+/// Bit masks of the digits, points, minus signs and zeros among the first 16 bytes of `w`.
+#[inline(always)]
+fn classify_16(w: &[u8]) -> (u32, u32, u32, u32) {
+    let w = &w[..16];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86_64, and `w` holds the 16 bytes loaded.
+        unsafe {
+            let v = _mm_loadu_si128(w.as_ptr().cast());
+            let d = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+            // c - '0' < 10 (unsigned) exactly when min(c - '0', 9) == c - '0'.
+            let digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+            let dot = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8));
+            let minus = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
+            let zero = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'0' as i8));
+            (
+                _mm_movemask_epi8(digit) as u32,
+                _mm_movemask_epi8(dot) as u32,
+                _mm_movemask_epi8(minus) as u32,
+                _mm_movemask_epi8(zero) as u32,
+            )
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let (mut digits, mut dots, mut minus, mut zeros) = (0u32, 0u32, 0u32, 0u32);
+        for (k, &c) in w.iter().enumerate() {
+            digits |= u32::from(c.is_ascii_digit()) << k;
+            dots |= u32::from(c == b'.') << k;
+            minus |= u32::from(c == b'-') << k;
+            zeros |= u32::from(c == b'0') << k;
+        }
+        (digits, dots, minus, zeros)
+    }
+}
+
+/// The escape sequence whose backslash is at `b[i]` (`b`: the document, without the
+/// zeros after it), checked as the scanner checks it and copied to `out[o..]`; returns
+/// the positions after it. Out of line (escapes are rare), and on values, so that the
+/// walk's positions stay in registers.
+#[inline(never)]
+fn escape(
+    b: &[u8],
+    i: usize,
+    out: &mut [MaybeUninit<u8>],
+    o: usize,
+) -> Result<(usize, usize), Bail> {
+    let end = match b.get(i + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i + 2,
+        Some(b'u') => u_escape(b, i).map_err(|_| Bail)?,
+        _ => return Err(Bail),
+    };
+    for (d, &c) in out[o..o + (end - i)].iter_mut().zip(&b[i..end]) {
+        *d = MaybeUninit::new(c);
+    }
+    Ok((end, o + (end - i)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_masks_mark_every_special_byte() {
+        for k in Kernel::ALL {
+            if !k.is_available() || k == Kernel::Scalar {
+                continue;
+            }
+            for pos in 0..64 {
+                for special in [b'"', b'\\', 0x00, 0x1f] {
+                    let mut src = [b'a'; 64];
+                    src[pos] = special;
+                    src[63 - pos / 2] = 0xe9;
+                    if 63 - pos / 2 == pos {
+                        src[pos] = special;
+                    }
+                    let m = mask_with(k, &src);
+                    assert_eq!(m.trailing_zeros() as usize, pos, "{k:?} {pos} {special}");
+                    // Exact on x86_64; the eight-byte words may mark a byte or two more.
+                    if k != Kernel::Swar {
+                        assert_eq!(m, 1 << pos, "{k:?} {pos} {special}");
+                    }
+                }
+            }
+            for plain in [[b'a'; 64], [0x20; 64], [0xff; 64], [0x7f; 64]] {
+                assert_eq!(mask_with(k, &plain), 0, "{k:?}");
+            }
+        }
+    }
+
+    fn mask_with(k: Kernel, src: &[u8; 64]) -> u64 {
+        let s = src.as_ptr();
+        // SAFETY: 64 bytes at `s`, and only available kernels are tried.
+        unsafe {
+            match k {
+                Kernel::Swar => Swar::mask64(s),
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Sse2 => Sse2::mask64(s),
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 => avx2_mask(s),
+                _ => 0,
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2_mask(s: *const u8) -> u64 {
+        // SAFETY: as in `mask_with`.
+        unsafe { Avx2::mask64(s) }
+    }
+
+    /// Compact documents of every type are taken by the fast kernels (not left to the
+    /// transcoder), and what they write is the plain row.
+    #[test]
+    fn fast_kernels_take_compact_items() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"a":{"S":"x"}}"#, r#"{"a":"x""#),
+            (
+                r#"{"pk":{"S":"k\"\u00e9\ud83d\ude00"},"n":{"N":"-1.5"},"e":{"N":"1E+3"}}"#,
+                r#"{"pk":"k\"\u00e9\ud83d\ude00","n":-1.5,"e":1E+3"#,
+            ),
+            (
+                r#"{"b":{"BOOL":true},"f":{"BOOL":false},"z":{"NULL":true},"x":{"B":"AAEC"}}"#,
+                r#"{"b":true,"f":false,"z":null,"x":"AAEC""#,
+            ),
+            (
+                r#"{"m":{"M":{"l":{"L":[{"N":"1"},{"M":{}},{"L":[]},{"SS":["a","b"]}]}}},"s":{"NS":["1","2"]},"t":{"BS":[]}}"#,
+                r#"{"m":{"l":[1,{},[],["a","b"]]},"s":[1,2],"t":[]"#,
+            ),
+        ];
+        let reserved = Reserved::new(&["version", "is_deleted"]);
+        for k in Kernel::ALL {
+            if !k.is_available() || k == Kernel::Scalar {
+                continue;
+            }
+            for (doc, want) in cases {
+                let (mut pad, mut bits, mut out) = (Vec::new(), Vec::new(), b"[".to_vec());
+                let read = transcode(
+                    k,
+                    doc.as_bytes(),
+                    Some(&reserved),
+                    false,
+                    &mut pad,
+                    &mut bits,
+                    &mut out,
+                )
+                .unwrap_or_else(|_| panic!("{k:?} left {doc} to the transcoder"));
+                assert_eq!(read, doc.len(), "{k:?} {doc}");
+                assert_eq!(String::from_utf8_lossy(&out[1..]), *want, "{k:?}");
+            }
+            let (mut pad, mut bits, mut out) = (Vec::new(), Vec::new(), Vec::new());
+            for doc in [
+                r#"{"version":{"N":"1"}}"#,
+                r#"{"a" :{"S":"x"}}"#,
+                r#"{"a":{"N":"01"}}"#,
+            ] {
+                assert!(transcode(
+                    k,
+                    doc.as_bytes(),
+                    Some(&reserved),
+                    false,
+                    &mut pad,
+                    &mut bits,
+                    &mut out
+                )
+                .is_err());
+                assert!(out.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn detected_is_available() {
+        assert!(Kernel::detected().is_available());
+        for k in Kernel::ALL {
+            assert_eq!(Kernel::from_name(k.name()), Some(k));
+        }
+    }
+}
