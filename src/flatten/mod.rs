@@ -25,6 +25,8 @@
 mod convert;
 mod datetime;
 mod decimal;
+#[doc(hidden)]
+pub mod differential;
 mod envelope;
 mod error;
 mod fast;
