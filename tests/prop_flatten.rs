@@ -24,7 +24,7 @@ use proptest::sample::select;
 use serde_json::{Map, Value};
 
 mod common;
-use common::{b64, dedup, encode_str, push_u_escape, Av, Bin, JStr};
+use common::{b64, dedup, encode_str, mutate, mutation, push_u_escape, Av, Bin, JStr};
 
 // ---------------------------------------------------------------------------
 // A small deterministic generator for choices that need not shrink
@@ -1306,23 +1306,6 @@ fn jsonish_bytes() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-#[derive(Clone, Debug)]
-enum Mutation {
-    Truncate(usize),
-    Flip(usize, u8),
-    Insert(usize, u8),
-    Delete(usize),
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
-    prop_oneof![
-        (any::<usize>()).prop_map(Mutation::Truncate),
-        (any::<usize>(), 1u8..=255).prop_map(|(i, x)| Mutation::Flip(i, x)),
-        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
-        (any::<usize>()).prop_map(Mutation::Delete),
-    ]
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -1339,31 +1322,10 @@ proptest! {
         muts in vec(mutation(), 1..4),
     ) {
         let (input, opts, _) = materialise(&item, &wrap, &knobs, render, seed);
-        let mut b = input.into_bytes();
+        let b = input.into_bytes();
         let last_brace = b.iter().rposition(|&c| c == b'}').unwrap();
-        let mut cut_brace = false;
-        for m in &muts {
-            match *m {
-                Mutation::Truncate(i) => {
-                    let i = i % (b.len() + 1);
-                    cut_brace |= i <= last_brace;
-                    b.truncate(i);
-                }
-                Mutation::Flip(i, x) if !b.is_empty() => {
-                    let i = i % b.len();
-                    b[i] ^= x;
-                }
-                Mutation::Insert(i, x) => {
-                    let i = i % (b.len() + 1);
-                    b.insert(i, x);
-                }
-                Mutation::Delete(i) if !b.is_empty() => {
-                    let i = i % b.len();
-                    b.remove(i);
-                }
-                _ => {}
-            }
-        }
+        let (b, cut) = mutate(b, &muts);
+        let cut_brace = cut.is_some_and(|i| i <= last_brace);
         let row = check_any(&opts, &b);
         if muts.len() == 1 && cut_brace {
             prop_assert!(row.is_none(), "a truncated document was accepted");

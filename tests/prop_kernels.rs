@@ -3,6 +3,9 @@
 //! (compact, as exports are, and spaced), for mutations of it, and for arbitrary bytes;
 //! with every option set that changes what plain flattening writes.
 
+mod common;
+
+use common::{mutate, mutation};
 use dynamo_flatten::flatten::differential::{compare, option_sets};
 use dynamo_flatten::flatten::{Flattener, Kernel};
 use proptest::collection::vec;
@@ -214,45 +217,6 @@ fn spaced(doc: &str, seed: u64) -> String {
     out
 }
 
-#[derive(Clone, Debug)]
-enum Mutation {
-    Truncate(usize),
-    Flip(usize, u8),
-    Insert(usize, u8),
-    Delete(usize),
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
-    prop_oneof![
-        any::<usize>().prop_map(Mutation::Truncate),
-        (any::<usize>(), 1u8..=255).prop_map(|(i, x)| Mutation::Flip(i, x)),
-        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
-        any::<usize>().prop_map(Mutation::Delete),
-    ]
-}
-
-fn mutate(mut b: Vec<u8>, muts: &[Mutation]) -> Vec<u8> {
-    for m in muts {
-        match *m {
-            Mutation::Truncate(i) => b.truncate(i % (b.len() + 1)),
-            Mutation::Flip(i, x) if !b.is_empty() => {
-                let i = i % b.len();
-                b[i] ^= x;
-            }
-            Mutation::Insert(i, x) => {
-                let i = i % (b.len() + 1);
-                b.insert(i, x);
-            }
-            Mutation::Delete(i) if !b.is_empty() => {
-                let i = i % b.len();
-                b.remove(i);
-            }
-            _ => {}
-        }
-    }
-    b
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
@@ -268,7 +232,7 @@ proptest! {
 
     #[test]
     fn kernels_agree_on_mutated_documents(doc in document(), muts in vec(mutation(), 1..4)) {
-        same_as_scalar(&mutate(doc.into_bytes(), &muts))?;
+        same_as_scalar(&mutate(doc.into_bytes(), &muts).0)?;
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use proptest::prelude::*;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct JStr {
     pub value: String,
@@ -120,4 +122,51 @@ pub fn dedup(attrs: Vec<(JStr, Av)>) -> Vec<(JStr, Av)> {
         }
     }
     out
+}
+
+/// A change to a document's bytes, for inputs near valid ones.
+#[derive(Clone, Debug)]
+pub enum Mutation {
+    Truncate(usize),
+    Flip(usize, u8),
+    Insert(usize, u8),
+    Delete(usize),
+}
+
+pub fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        any::<usize>().prop_map(Mutation::Truncate),
+        (any::<usize>(), 1u8..=255).prop_map(|(i, x)| Mutation::Flip(i, x)),
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        any::<usize>().prop_map(Mutation::Delete),
+    ]
+}
+
+/// `b` changed by `muts` in order (positions taken modulo the length at that point), and
+/// the shortest length a truncation left, if any.
+pub fn mutate(mut b: Vec<u8>, muts: &[Mutation]) -> (Vec<u8>, Option<usize>) {
+    let mut cut: Option<usize> = None;
+    for m in muts {
+        match *m {
+            Mutation::Truncate(i) => {
+                let i = i % (b.len() + 1);
+                cut = Some(cut.map_or(i, |c| c.min(i)));
+                b.truncate(i);
+            }
+            Mutation::Flip(i, x) if !b.is_empty() => {
+                let i = i % b.len();
+                b[i] ^= x;
+            }
+            Mutation::Insert(i, x) => {
+                let i = i % (b.len() + 1);
+                b.insert(i, x);
+            }
+            Mutation::Delete(i) if !b.is_empty() => {
+                let i = i % b.len();
+                b.remove(i);
+            }
+            _ => {}
+        }
+    }
+    (b, cut)
 }
