@@ -229,19 +229,11 @@ struct Sse2;
 impl Block for Sse2 {
     #[inline(always)]
     unsafe fn mask64(src: *const u8) -> u64 {
-        use std::arch::x86_64::*;
+        // SAFETY: the caller guarantees 64 bytes at `src`.
+        let window = unsafe { std::slice::from_raw_parts(src, 64) };
         let mut mask = 0u64;
-        for k in 0..4 {
-            // SAFETY: SSE2 is part of x86_64; the caller guarantees 64 bytes.
-            let m = unsafe {
-                let v = _mm_loadu_si128(src.add(16 * k).cast());
-                let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-                let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-                // c < 0x20 (unsigned) exactly when min(c, 0x1f) == c.
-                let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
-            };
-            mask |= u64::from(m as u16) << (16 * k);
+        for (k, chunk) in window.chunks_exact(16).enumerate() {
+            mask |= u64::from(super::scan::special_bytes_16(chunk)) << (16 * k);
         }
         mask
     }

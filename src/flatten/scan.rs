@@ -75,7 +75,7 @@ pub(crate) fn special_bytes(w: u64) -> u64 {
 /// content (`"`, `\\`, below 0x20). SSE2 is part of every x86_64 CPU.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn special_bytes_16(chunk: &[u8]) -> u32 {
+pub(crate) fn special_bytes_16(chunk: &[u8]) -> u32 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
