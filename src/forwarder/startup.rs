@@ -212,6 +212,16 @@ async fn clickhouse_side(
             .use_columns(&described, &key)
             .map_err(|m| Step::Fatal(format!("destination: {m}")))?;
         info!(table = %ch.table, columns = %list, "column plan from DESCRIBE TABLE");
+        if !list.contains("PRIMARY KEY") {
+            warn!(
+                table = %ch.table,
+                sorting_key = %key,
+                "the destination's sorting key is not a list of its columns (nor, for a \
+                 Distributed table, that of the table it writes to on this server): an item \
+                 whose key attribute is missing or does not fit is stored with the column's \
+                 default instead of going to the errors table"
+            );
+        }
     }
     let checkpoints = store
         .load()

@@ -476,3 +476,22 @@ def test_local_flattening_refuses_a_destination_it_cannot_fill(tmp_path, kinesis
 
     log = refused(Database(front, "fwd_same_names"), "--version-field", "v", "--deleted-field", "v", code=2)
     assert "--version-field and --deleted-field must differ" in log
+
+
+def test_local_flattening_warns_when_the_key_is_not_columns(tmp_path, kinesis, front):
+    stream = Stream(kinesis, "key-expression", 1)
+    stream.put(Changes().run(random.Random(12), 10, 10))
+    db = Database(front, "fwd_key_expr", """
+        CREATE TABLE people2 AS people ENGINE = ReplacingMergeTree(version, is_deleted) ORDER BY cityHash64(id);
+        EXCHANGE TABLES people AND people2;
+    """)
+    f = forwarder(tmp_path, kinesis, stream, front, db, "--flatten", "local")
+    f.run_once()
+    assert "the destination's sorting key is not a list of its columns" in f.log()
+    assert "cityHash64(id)" in f.log()
+    # With a plain key (sql/01's ORDER BY id) there is no such warning.
+    plain = Database(front, "fwd_key_plain")
+    g = forwarder(tmp_path / "plain", kinesis, stream, front, plain, "--flatten", "local")
+    (tmp_path / "plain").mkdir()
+    g.run_once()
+    assert "PRIMARY KEY (`id`)" in g.log() and "sorting key is not a list" not in g.log()
