@@ -1,9 +1,9 @@
 //! The fast path of plain flattening: one pass over an item's attribute map. The quotes,
-//! backslashes and control characters of a 64-byte window are found at once (SSE2 or
-//! AVX2; eight bytes in a `u64` elsewhere) and a string's end is then a bit scan of the
-//! window's mask; each type wrapper (`{"S":"`, `{"BOOL":`, …) is recognised with one word
-//! compare and deleted, `S`, `N` and `B` values along one path without a branch on the
-//! tag; strings are copied 32 bytes at a time. Nested `M` and `L` values are followed
+//! backslashes and control characters of a 64-byte window are found at once (SSE2, AVX2
+//! or AVX-512; eight bytes in a `u64` elsewhere) and a string's end is then a bit scan of
+//! the window's mask; each type wrapper (`{"S":"`, `{"BOOL":`, …) is recognised with one
+//! word compare and deleted, `S`, `N` and `B` values along one path (only `N` text is
+//! checked); strings are copied 64 bytes at a time. Nested `M` and `L` values are followed
 //! with a stack of one bit per level instead of recursion, so that the whole walk is one
 //! function, compiled once per instruction set.
 //!
@@ -47,11 +47,19 @@ pub enum Kernel {
     Sse2,
     /// The fast path, 32 bytes at a time (AVX2).
     Avx2,
+    /// The fast path, 64 bytes at a time (AVX-512BW).
+    Avx512,
 }
 
 impl Kernel {
     /// Every kernel, available here or not.
-    pub const ALL: [Kernel; 4] = [Kernel::Scalar, Kernel::Swar, Kernel::Sse2, Kernel::Avx2];
+    pub const ALL: [Kernel; 5] = [
+        Kernel::Scalar,
+        Kernel::Swar,
+        Kernel::Sse2,
+        Kernel::Avx2,
+        Kernel::Avx512,
+    ];
 
     /// Whether this CPU runs it.
     pub fn is_available(self) -> bool {
@@ -59,22 +67,34 @@ impl Kernel {
             Kernel::Scalar | Kernel::Swar => true,
             #[cfg(target_arch = "x86_64")]
             Kernel::Sse2 => true,
+            // Every feature its functions are compiled with (`run_avx2`, `run_avx512`).
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            Kernel::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("bmi1")
+                    && std::arch::is_x86_feature_detected!("popcnt")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => {
+                Kernel::Avx2.is_available()
+                    && std::arch::is_x86_feature_detected!("bmi2")
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+            }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
     }
 
-    /// The kernel used by default: the widest this CPU runs that pays (AVX2, else SSE2,
-    /// else eight bytes at a time), found once per process.
+    /// The kernel used by default: the widest this CPU runs (AVX-512, else AVX2, else
+    /// SSE2, else eight bytes at a time), found once per process.
     pub fn detected() -> Kernel {
         static DETECTED: AtomicU8 = AtomicU8::new(u8::MAX);
         let k = DETECTED.load(Ordering::Relaxed);
         if let Some(&kernel) = Kernel::ALL.get(usize::from(k)) {
             return kernel;
         }
-        let kernel = [Kernel::Avx2, Kernel::Sse2, Kernel::Swar]
+        let kernel = [Kernel::Avx512, Kernel::Avx2, Kernel::Sse2, Kernel::Swar]
             .into_iter()
             .find(|k| k.is_available())
             .unwrap_or(Kernel::Scalar);
@@ -83,7 +103,7 @@ impl Kernel {
         kernel
     }
 
-    /// The kernel of a name: `scalar`, `swar`, `sse2`, `avx2`.
+    /// The kernel of a name: `scalar`, `swar`, `sse2`, `avx2`, `avx512`.
     pub fn from_name(name: &str) -> Option<Kernel> {
         Kernel::ALL.into_iter().find(|k| k.name() == name)
     }
@@ -94,6 +114,7 @@ impl Kernel {
             Kernel::Swar => "swar",
             Kernel::Sse2 => "sse2",
             Kernel::Avx2 => "avx2",
+            Kernel::Avx512 => "avx512",
         }
     }
 }
@@ -140,6 +161,9 @@ pub(crate) fn transcode(
         // SAFETY: the kernel is only chosen where `is_available` found AVX2
         // (`Flattener::set_kernel` refuses others).
         Kernel::Avx2 => unsafe { run_avx2(b, n, bits, spare, q, reserved)? },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for AVX2, with AVX-512F and AVX-512BW.
+        Kernel::Avx512 => unsafe { run_avx512(b, n, bits, spare, q, reserved)? },
         #[cfg(not(target_arch = "x86_64"))]
         _ => return Err(Bail),
     };
@@ -190,6 +214,19 @@ unsafe fn run_avx2(
     reserved: Option<&Reserved>,
 ) -> Result<(usize, usize), Bail> {
     run::<Avx2>(b, n, bits, out, quote_numbers, reserved)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx2,bmi1,bmi2,popcnt")]
+unsafe fn run_avx512(
+    b: &[u8],
+    n: usize,
+    bits: &mut [u64],
+    out: &mut [MaybeUninit<u8>],
+    quote_numbers: bool,
+    reserved: Option<&Reserved>,
+) -> Result<(usize, usize), Bail> {
+    run::<Avx512>(b, n, bits, out, quote_numbers, reserved)
 }
 
 /// The special bytes of a window of the input, with one instruction set.
@@ -264,6 +301,24 @@ impl Block for Avx2 {
             );
             u64::from(_mm256_movemask_epi8(sa) as u32)
                 | u64::from(_mm256_movemask_epi8(sb) as u32) << 32
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Block for Avx512 {
+    #[inline(always)]
+    unsafe fn mask64(src: *const u8) -> u64 {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller guarantees AVX-512F/BW and 64 bytes at `src`.
+        unsafe {
+            let v = _mm512_loadu_si512(src.cast());
+            _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'"' as i8))
+                | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\\' as i8))
+                | _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1f))
         }
     }
 }
@@ -457,9 +512,7 @@ impl Walk<'_> {
         }
         let strip = usize::from(is_n & !self.quote_numbers);
         self.copy(q + strip, e + 1 - q - 2 * strip);
-        // Computed for every value, used for numbers: no branch on the tag.
-        let short = short_number(&self.b[q + 1..q + 17], e - q - 1);
-        if is_n & !short {
+        if is_n && !short_number(&self.b[q + 1..q + 17], e - q - 1) {
             let text = &self.b[q + 1..e];
             if !is_json_number(text) || dynamo_number(text).is_err() {
                 return Err(Bail);
@@ -536,11 +589,7 @@ impl Walk<'_> {
                 let start = self.key::<K>()?;
                 if level == 0 {
                     if let Some(r) = reserved {
-                        let name = &self.b[start..self.i - 2];
-                        let taken = r.names.iter().any(|(meta, renamed, _)| {
-                            name == meta.as_slice() || name == renamed.as_slice()
-                        });
-                        if taken {
+                        if r.is_taken(&self.b[start..self.i - 2]) {
                             return Err(Bail);
                         }
                     }
@@ -771,6 +820,8 @@ mod tests {
                 Kernel::Sse2 => Sse2::mask64(s),
                 #[cfg(target_arch = "x86_64")]
                 Kernel::Avx2 => avx2_mask(s),
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 => avx512_mask(s),
                 _ => 0,
             }
         }
@@ -781,6 +832,13 @@ mod tests {
     unsafe fn avx2_mask(s: *const u8) -> u64 {
         // SAFETY: as in `mask_with`.
         unsafe { Avx2::mask64(s) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn avx512_mask(s: *const u8) -> u64 {
+        // SAFETY: as in `mask_with`.
+        unsafe { Avx512::mask64(s) }
     }
 
     /// Compact documents of every type are taken by the fast kernels (not left to the

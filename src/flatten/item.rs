@@ -29,6 +29,9 @@ pub(crate) struct Reserved {
     /// Renaming is impossible when a renamed name is itself a metadata name
     /// (e.g. fields `version` and `item_version`): such attributes are errors.
     pub(crate) renamable: bool,
+    /// Bit `l` (for `l` < 64): some metadata name or renamed name is `l` bytes long.
+    /// Longer names set bit 63. A name whose length has no bit is none of them.
+    lengths: u64,
 }
 
 /// Prefix given to an item attribute whose name is a metadata field's name.
@@ -50,7 +53,25 @@ impl Reserved {
         let renamable = !names
             .iter()
             .any(|(_, renamed, _)| metadata_names.iter().any(|m| m.as_bytes() == renamed));
-        Reserved { names, renamable }
+        let lengths = names
+            .iter()
+            .flat_map(|(meta, renamed, _)| [meta.len(), renamed.len()])
+            .fold(0u64, |m, len| m | 1 << len.min(63));
+        Reserved {
+            names,
+            renamable,
+            lengths,
+        }
+    }
+
+    /// Whether the (raw, unescaped) name is a metadata name or a renamed one.
+    #[inline(always)]
+    pub(crate) fn is_taken(&self, name: &[u8]) -> bool {
+        self.lengths >> name.len().min(63) & 1 == 1
+            && self
+                .names
+                .iter()
+                .any(|(meta, renamed, _)| name == meta.as_slice() || name == renamed.as_slice())
     }
 }
 

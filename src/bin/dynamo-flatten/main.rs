@@ -109,7 +109,7 @@ struct Args {
     #[arg(long)]
     columns_arg: bool,
 
-    /// The code that flattens plain rows: scalar, swar, sse2 or avx2. All write
+    /// The code that flattens plain rows: scalar, swar, sse2, avx2 or avx512. All write
     /// the same bytes; the default is the fastest this CPU runs.
     #[arg(
         long,
