@@ -210,7 +210,7 @@ fn spaced(doc: &str, seed: u64) -> String {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 5 == 0 && !in_string {
+        if x.is_multiple_of(5) && !in_string {
             out.push([' ', '\n', '\t', '\r'][(x >> 8) as usize % 4]);
         }
     }

@@ -502,7 +502,7 @@ pub(crate) fn is_type_tag(tag: &[u8]) -> bool {
 fn is_base64_text(s: &[u8]) -> bool {
     // Decoding into a fixed buffer, chunk by chunk, needs no allocation.
     let mut buf = [0u8; 768];
-    s.len() % 4 == 0
+    s.len().is_multiple_of(4)
         && s.chunks(1024)
             .all(|c| STANDARD.decode_slice(c, &mut buf).is_ok())
 }

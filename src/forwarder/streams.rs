@@ -57,7 +57,7 @@ impl DynamoStreams {
                 else {
                     continue;
                 };
-                if !newest.as_ref().is_some_and(|(l, _)| label <= l.as_str()) {
+                if newest.as_ref().is_none_or(|(l, _)| label > l.as_str()) {
                     newest = Some((label.to_string(), arn.to_string()));
                 }
             }
