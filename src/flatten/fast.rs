@@ -203,31 +203,28 @@ fn run<K: Block>(
     Ok((walk.i, walk.o))
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,bmi1,popcnt")]
-unsafe fn run_avx2(
-    b: &[u8],
-    n: usize,
-    bits: &mut [u64],
-    out: &mut [MaybeUninit<u8>],
-    quote_numbers: bool,
-    reserved: Option<&Reserved>,
-) -> Result<(usize, usize), Bail> {
-    run::<Avx2>(b, n, bits, out, quote_numbers, reserved)
+/// `run::<$block>` compiled with the instruction sets `$features`: the entry of a kernel
+/// beyond the target's baseline. Safety: only called on a CPU that has `$features`
+/// (see [`Kernel::is_available`]).
+macro_rules! entry {
+    ($name:ident, $block:ty, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name(
+            b: &[u8],
+            n: usize,
+            bits: &mut [u64],
+            out: &mut [MaybeUninit<u8>],
+            quote_numbers: bool,
+            reserved: Option<&Reserved>,
+        ) -> Result<(usize, usize), Bail> {
+            run::<$block>(b, n, bits, out, quote_numbers, reserved)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx2,bmi1,bmi2,popcnt")]
-unsafe fn run_avx512(
-    b: &[u8],
-    n: usize,
-    bits: &mut [u64],
-    out: &mut [MaybeUninit<u8>],
-    quote_numbers: bool,
-    reserved: Option<&Reserved>,
-) -> Result<(usize, usize), Bail> {
-    run::<Avx512>(b, n, bits, out, quote_numbers, reserved)
-}
+entry!(run_avx2, Avx2, "avx2,bmi1,popcnt");
+entry!(run_avx512, Avx512, "avx512f,avx512bw,avx2,bmi1,bmi2,popcnt");
 
 /// The special bytes of a window of the input, with one instruction set.
 trait Block {
