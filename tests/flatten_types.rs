@@ -821,3 +821,12 @@ fn shape_does_not_depend_on_key_order() {
         }
     }
 }
+
+#[test]
+fn a_spaced_tag_is_read_to_its_own_closing_quote() {
+    // `{"S" :":x"}`: the short tag reader once took `"S" :"` as the four-byte tag `S" :`.
+    assert_eq!(attr(r#"{"S" :":x"}"#), r#"{"a":":x"}"#);
+    assert_eq!(attr(r#"{"N" :"1"}"#), r#"{"a":1}"#);
+    assert_eq!(attr(r#"{"SS" :[":a\"b"]}"#), r#"{"a":[":a\"b"]}"#);
+    assert_eq!(attr(r#"{"S" :"\":"}"#), r#"{"a":"\":"}"#);
+}

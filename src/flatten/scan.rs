@@ -333,6 +333,11 @@ impl<'a> Cursor<'a> {
             [b'"', _, _, _, _, b'"', ..] => (4, 0),
             _ => return Ok(None),
         };
+        // Only a string without quotes or escapes inside: `"S" :":x"` is the tag `S`
+        // and the value `":x"`, not the tag `S" :`.
+        if rest[1..1 + len].iter().any(|&c| c == b'"' || c == b'\\') {
+            return Ok(None);
+        }
         self.i += len + 2 + colon;
         if colon == 0 {
             self.expect(b':', "':'")?;
