@@ -434,35 +434,25 @@ impl Walk<'_> {
         self.o += len;
     }
 
-    /// A string whose opening quote is at `i`, copied with its quotes.
+    /// A string whose opening quote is at `i`, copied with its quotes. Escapes are kept
+    /// as they are: each is checked where it stands, and the string is copied whole.
     #[inline(always)]
     fn string<K: Block>(&mut self) -> Result<(), Bail> {
-        let mut seg = self.i;
-        let mut from = seg + 1;
+        let start = self.i;
+        let mut from = start + 1;
         loop {
             let e = self.special_from(from);
             match self.at(e) {
                 b'"' => {
-                    self.copy(seg, e + 1 - seg);
+                    self.copy(start, e + 1 - start);
                     self.i = e + 1;
                     return Ok(());
                 }
-                b'\\' => {
-                    self.copy(seg, e - seg);
-                    self.i = e;
-                    self.escape()?;
-                    seg = self.i;
-                    from = seg;
-                }
+                // A backslash is below `n` (it is not one of the zeros after it).
+                b'\\' => from = escape_end(&self.b[..self.n], e)?,
                 _ => return Err(Bail),
             }
         }
-    }
-
-    #[inline(always)]
-    fn escape(&mut self) -> Result<(), Bail> {
-        (self.i, self.o) = escape(&self.b[..self.n], self.i, self.out, self.o)?;
-        Ok(())
     }
 
     /// An `N` value's string at `i`: its text checked to be a number DynamoDB stores,
@@ -753,26 +743,15 @@ fn classify_16(w: &[u8]) -> (u32, u32, u32, u32) {
     }
 }
 
-/// The escape sequence whose backslash is at `b[i]` (`b`: the document, without the
-/// zeros after it), checked as the scanner checks it and copied to `out[o..]`; returns
-/// the positions after it. Out of line (escapes are rare), and on values, so that the
-/// walk's positions stay in registers.
-#[inline(never)]
-fn escape(
-    b: &[u8],
-    i: usize,
-    out: &mut [MaybeUninit<u8>],
-    o: usize,
-) -> Result<(usize, usize), Bail> {
-    let end = match b.get(i + 1) {
-        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i + 2,
-        Some(b'u') => u_escape(b, i).map_err(|_| Bail)?,
-        _ => return Err(Bail),
-    };
-    for (d, &c) in out[o..o + (end - i)].iter_mut().zip(&b[i..end]) {
-        *d = MaybeUninit::new(c);
+/// The end of the escape sequence whose backslash is at `b[i]` (`b`: the document,
+/// without the zeros after it), checked as the scanner checks it.
+#[inline(always)]
+fn escape_end(b: &[u8], i: usize) -> Result<usize, Bail> {
+    match b.get(i + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 2),
+        Some(b'u') => u_escape(b, i).map_err(|_| Bail),
+        _ => Err(Bail),
     }
-    Ok((end, o + (end - i)))
 }
 
 #[cfg(test)]
