@@ -270,3 +270,38 @@ fn kernels_agree_on_every_prefix_and_on_deep_nesting() {
         same_as_scalar(doc.as_bytes()).unwrap();
     }
 }
+
+/// Export lines are read by the fast path before the UTF-8 check (none is needed when
+/// they are all ASCII): lines with and without non-ASCII bytes, with invalid UTF-8 in
+/// the item or after it, with more than the item, and with an item the fast path leaves
+/// to the transcoder give what the scalar path gives; invalid UTF-8 stays an error.
+#[test]
+fn export_lines_read_before_the_utf8_check() {
+    let lines: &[&[u8]] = &[
+        br#"{"Item":{"a":{"S":"x"},"n":{"N":"1"}}}"#,
+        "{\"Item\":{\"a\":{\"S\":\"Zo\u{eb}\"}}}".as_bytes(),
+        b"{\"Item\":{\"a\":{\"S\":\"Zo\xff\"}}}",
+        b"{\"Item\":{\"a\":{\"S\":\"Zo\xc3\"}}}",
+        b"{\"Item\":{\"a\":{\"S\":\"x\"}}}\xff",
+        b"{\"Item\":{\"a\":{\"S\":\"x\"}}} \n",
+        b"{\"Item\":{\"a\":{\"S\":\"x\"}},\"b\":1}",
+        b"{\"Item\":{\"a\":{\"S\":\"x\"}},\"\xff\":1}",
+        br#"{"Item":{"version":{"N":"7"},"a":{"S":"x"}}}"#,
+        b"{\"Item\":{\"version\":{\"N\":\"7\"},\"a\":{\"S\":\"\xe9\"}}}",
+        br#"{"Item":{"a" : {"S":"x"}}}"#,
+        br#"{"Item":{"a":{"S":"x"}}"#,
+    ];
+    for line in lines {
+        same_as_scalar(line).unwrap();
+    }
+    for (k, line) in lines.iter().enumerate() {
+        let mut f = Flattener::new(Default::default());
+        let got = f.flatten(line, &mut Vec::new());
+        let invalid = std::str::from_utf8(line).is_err();
+        assert_eq!(
+            matches!(&got, Err(e) if *e.kind() == dynamo_flatten::flatten::ErrorKind::InvalidUtf8),
+            invalid,
+            "line {k}: {got:?}"
+        );
+    }
+}

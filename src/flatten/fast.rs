@@ -121,8 +121,9 @@ impl Kernel {
 
 /// Transcodes the attribute map at the start of `item` (the document from the map's `{`
 /// on) with `kernel`, appending to `out` what the transcoder would: `{` and the
-/// attributes, without the closing brace. Returns the bytes of `item` read, or [`Bail`]
-/// with `out` unchanged. `pad` and `bits` are reused buffers.
+/// attributes, without the closing brace. Returns the bytes of `item` read and whether
+/// all of `item` is ASCII, or [`Bail`] with `out` unchanged. `pad` and `bits` are reused
+/// buffers.
 pub(crate) fn transcode(
     kernel: Kernel,
     item: &[u8],
@@ -131,7 +132,7 @@ pub(crate) fn transcode(
     pad: &mut Vec<u8>,
     bits: &mut Vec<u64>,
     out: &mut Vec<u8>,
-) -> Result<usize, Bail> {
+) -> Result<Scanned, Bail> {
     // The item, then zeros to the end of its last 64-byte window and one more: at least
     // 65 zeros (the copies read up to 63 bytes past the end of a string, which ends
     // before the item's end), and the index has the word after the one of any position
@@ -152,7 +153,7 @@ pub(crate) fn transcode(
     out.reserve(n + PAD);
     let spare = out.spare_capacity_mut();
     let q = quote_numbers;
-    let (read, written) = match kernel {
+    let (read, written, ascii) = match kernel {
         Kernel::Scalar => return Err(Bail),
         Kernel::Swar => run::<Swar>(b, n, bits, spare, q, reserved)?,
         #[cfg(target_arch = "x86_64")]
@@ -171,11 +172,22 @@ pub(crate) fn transcode(
     // SAFETY: the walk initialised every byte of the spare capacity below `written`
     // (see `Walk::o`), and `written` is within it (the slice writes are checked).
     unsafe { out.set_len(len) };
-    Ok(read)
+    Ok(Scanned { read, ascii })
+}
+
+/// What [`transcode`] read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scanned {
+    /// The bytes of the item read.
+    pub(crate) read: usize,
+    /// No byte of the whole item (not only of the part read) is above 0x7f: then it is
+    /// UTF-8 without a check of its own.
+    pub(crate) ascii: bool,
 }
 
 /// Marks the special bytes of every window of `b` in `bits`, then walks the item with
-/// its state in locals (registers); returns the bytes read and written.
+/// its state in locals (registers); returns the bytes read and written, and whether
+/// every byte of `b` is ASCII.
 #[inline(always)]
 fn run<K: Block>(
     b: &[u8],
@@ -184,11 +196,14 @@ fn run<K: Block>(
     out: &mut [MaybeUninit<u8>],
     quote_numbers: bool,
     reserved: Option<&Reserved>,
-) -> Result<(usize, usize), Bail> {
+) -> Result<(usize, usize, bool), Bail> {
+    let mut high = 0u64;
     for (window, m) in b.chunks_exact(64).zip(bits.iter_mut()) {
         // SAFETY: the window holds 64 bytes (`chunks_exact`), and the kernel `K` was
         // chosen for a CPU that has its instruction set.
-        *m = unsafe { K::mask64(window.as_ptr()) };
+        let (special, above) = unsafe { K::masks64(window.as_ptr()) };
+        *m = special;
+        high |= above;
     }
     let mut walk = Walk {
         b,
@@ -200,7 +215,7 @@ fn run<K: Block>(
         quote_numbers,
     };
     walk.item::<K>(reserved)?;
-    Ok((walk.i, walk.o))
+    Ok((walk.i, walk.o, high == 0))
 }
 
 /// `run::<$block>` compiled with the instruction sets `$features`: the entry of a kernel
@@ -217,7 +232,7 @@ macro_rules! entry {
             out: &mut [MaybeUninit<u8>],
             quote_numbers: bool,
             reserved: Option<&Reserved>,
-        ) -> Result<(usize, usize), Bail> {
+        ) -> Result<(usize, usize, bool), Bail> {
             run::<$block>(b, n, bits, out, quote_numbers, reserved)
         }
     };
@@ -235,6 +250,22 @@ trait Block {
     /// # Safety
     /// `src` holds at least 64 bytes, and the CPU has the block's instruction set.
     unsafe fn mask64(src: *const u8) -> u64;
+
+    /// Not zero when one of the 64 bytes at `src` is above 0x7f.
+    ///
+    /// # Safety
+    /// As for [`Block::mask64`].
+    unsafe fn high64(src: *const u8) -> u64;
+
+    /// Both of the 64 bytes at `src`, from the same loads once inlined.
+    ///
+    /// # Safety
+    /// As for [`Block::mask64`].
+    #[inline(always)]
+    unsafe fn masks64(src: *const u8) -> (u64, u64) {
+        // SAFETY: the caller's guarantees are those of both.
+        unsafe { (Self::mask64(src), Self::high64(src)) }
+    }
 }
 
 struct Swar;
@@ -254,6 +285,16 @@ impl Block for Swar {
         }
         mask
     }
+
+    #[inline(always)]
+    unsafe fn high64(src: *const u8) -> u64 {
+        let mut any = 0u64;
+        for k in 0..8 {
+            // SAFETY: as in `mask64`.
+            any |= unsafe { src.add(8 * k).cast::<u64>().read_unaligned() };
+        }
+        any & 0x8080_8080_8080_8080
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -270,6 +311,23 @@ impl Block for Sse2 {
             mask |= u64::from(super::scan::special_bytes_16(chunk)) << (16 * k);
         }
         mask
+    }
+
+    #[inline(always)]
+    unsafe fn high64(src: *const u8) -> u64 {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller guarantees 64 bytes at `src`; SSE2 is part of x86_64.
+        unsafe {
+            let a = _mm_or_si128(
+                _mm_loadu_si128(src.cast()),
+                _mm_loadu_si128(src.add(16).cast()),
+            );
+            let b = _mm_or_si128(
+                _mm_loadu_si128(src.add(32).cast()),
+                _mm_loadu_si128(src.add(48).cast()),
+            );
+            _mm_movemask_epi8(_mm_or_si128(a, b)) as u64
+        }
     }
 }
 
@@ -300,6 +358,17 @@ impl Block for Avx2 {
                 | u64::from(_mm256_movemask_epi8(sb) as u32) << 32
         }
     }
+
+    #[inline(always)]
+    unsafe fn high64(src: *const u8) -> u64 {
+        use std::arch::x86_64::*;
+        // SAFETY: as in `mask64`.
+        unsafe {
+            let a = _mm256_loadu_si256(src.cast());
+            let b = _mm256_loadu_si256(src.add(32).cast());
+            u64::from(_mm256_movemask_epi8(_mm256_or_si256(a, b)) as u32)
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -317,6 +386,13 @@ impl Block for Avx512 {
                 | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\\' as i8))
                 | _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1f))
         }
+    }
+
+    #[inline(always)]
+    unsafe fn high64(src: *const u8) -> u64 {
+        use std::arch::x86_64::*;
+        // SAFETY: as in `mask64`.
+        unsafe { _mm512_movepi8_mask(_mm512_loadu_si512(src.cast())) }
     }
 }
 
@@ -823,6 +899,7 @@ mod tests {
     fn fast_kernels_take_compact_items() {
         let cases: &[(&str, &str)] = &[
             (r#"{"a":{"S":"x"}}"#, r#"{"a":"x""#),
+            ("{\"a\":{\"S\":\"Zo\u{eb}\"}}", "{\"a\":\"Zo\u{eb}\""),
             (
                 r#"{"pk":{"S":"k\"\u00e9\ud83d\ude00"},"n":{"N":"-1.5"},"e":{"N":"1E+3"}}"#,
                 r#"{"pk":"k\"\u00e9\ud83d\ude00","n":-1.5,"e":1E+3"#,
@@ -843,7 +920,7 @@ mod tests {
             }
             for (doc, want) in cases {
                 let (mut pad, mut bits, mut out) = (Vec::new(), Vec::new(), b"[".to_vec());
-                let read = transcode(
+                let scan = transcode(
                     k,
                     doc.as_bytes(),
                     Some(&reserved),
@@ -853,7 +930,8 @@ mod tests {
                     &mut out,
                 )
                 .unwrap_or_else(|_| panic!("{k:?} left {doc} to the transcoder"));
-                assert_eq!(read, doc.len(), "{k:?} {doc}");
+                assert_eq!(scan.read, doc.len(), "{k:?} {doc}");
+                assert_eq!(scan.ascii, doc.is_ascii(), "{k:?} {doc}");
                 assert_eq!(String::from_utf8_lossy(&out[1..]), *want, "{k:?}");
             }
             let (mut pad, mut bits, mut out) = (Vec::new(), Vec::new(), Vec::new());

@@ -169,6 +169,10 @@ pub struct Flattener {
     /// The input of the fast path, padded, and the index of its special bytes.
     pad: Vec<u8>,
     bits: Vec<u64>,
+    /// The fast path gave up on the item of the document being flattened (in
+    /// [`Flattener::ascii_export`]): the transcoder takes it at once. Skipping the fast
+    /// path never changes what is written, only how fast.
+    fast_gave_up: bool,
 }
 
 impl Flattener {
@@ -196,6 +200,7 @@ impl Flattener {
             kernel: Kernel::detected(),
             pad: Vec::new(),
             bits: Vec::new(),
+            fast_gave_up: false,
         };
         f.set_columns(f.opts.columns.clone());
         f
@@ -245,6 +250,10 @@ impl Flattener {
     }
 
     fn flatten_inner(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Flattened, Error> {
+        self.fast_gave_up = false;
+        if let Some(f) = self.ascii_export(input, out) {
+            return Ok(f);
+        }
         if simdutf8::basic::from_utf8(input).is_err() {
             let at = std::str::from_utf8(input)
                 .err()
@@ -285,6 +294,54 @@ impl Flattener {
                 }
             }
         }
+    }
+
+    /// The common line, `{"Item":{…}}` as DynamoDB exports write it, read by the fast
+    /// path before the UTF-8 check: when the fast path's own pass found only ASCII, the
+    /// line needs no check (the bytes around the item are the parsed `{"Item":` and `}`
+    /// with whitespace); otherwise it is checked as always. `None`, with `out` unchanged,
+    /// for anything else (another shape, invalid UTF-8, a key after `Item`, any error):
+    /// the general path then reads the line from the start, and finds the same row or
+    /// error it always did.
+    #[inline]
+    fn ascii_export(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<Flattened> {
+        const PREFIX: &[u8] = br#"{"Item":"#;
+        if self.opts.shape != ShapeHint::Auto
+            || self.lookup.is_some()
+            || self.kernel == Kernel::Scalar
+            || !input.starts_with(PREFIX)
+        {
+            return None;
+        }
+        let mark = out.len();
+        let Ok(scan) = fast::transcode(
+            self.kernel,
+            &input[PREFIX.len()..],
+            self.reserved.as_ref(),
+            self.opts.numbers == NumberFormat::String,
+            &mut self.pad,
+            &mut self.bits,
+            out,
+        ) else {
+            self.fast_gave_up = true;
+            return None;
+        };
+        let mut c = Cursor::at(input, PREFIX.len() + scan.read);
+        let whole = c.peek().is_ok_and(|b| b == b'}') && {
+            c.i += 1;
+            c.finish().is_ok()
+        };
+        if !whole || !(scan.ascii || simdutf8::basic::from_utf8(input).is_ok()) {
+            out.truncate(mark);
+            return None;
+        }
+        let v = self.opts.snapshot_version;
+        self.metadata(out, v, false);
+        Some(Flattened {
+            shape: Shape::Export,
+            version: v,
+            deleted: false,
+        })
     }
 
     /// A document whose first key is an ordinary attribute name, read as a
@@ -531,7 +588,10 @@ impl Flattener {
             return Ok(w.c.i);
         }
         let numbers_as_strings = self.opts.numbers == NumberFormat::String;
-        if self.kernel != Kernel::Scalar && !unwrap_binary {
+        if self.kernel != Kernel::Scalar
+            && !unwrap_binary
+            && !std::mem::take(&mut self.fast_gave_up)
+        {
             let fast = fast::transcode(
                 self.kernel,
                 &input[at..],
@@ -541,8 +601,8 @@ impl Flattener {
                 &mut self.bits,
                 out,
             );
-            if let Ok(read) = fast {
-                return Ok(at + read);
+            if let Ok(scan) = fast {
+                return Ok(at + scan.read);
             }
         }
         let mut t = Transcoder {
