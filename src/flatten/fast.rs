@@ -199,11 +199,13 @@ fn run<K: Block>(
 ) -> Result<(usize, usize, bool), Bail> {
     let mut high = 0u64;
     for (window, m) in b.chunks_exact(64).zip(bits.iter_mut()) {
+        // Both read the same 64 bytes: inlined, the loads are shared.
         // SAFETY: the window holds 64 bytes (`chunks_exact`), and the kernel `K` was
         // chosen for a CPU that has its instruction set.
-        let (special, above) = unsafe { K::masks64(window.as_ptr()) };
-        *m = special;
-        high |= above;
+        unsafe {
+            *m = K::mask64(window.as_ptr());
+            high |= K::high64(window.as_ptr());
+        }
     }
     let mut walk = Walk {
         b,
@@ -256,16 +258,6 @@ trait Block {
     /// # Safety
     /// As for [`Block::mask64`].
     unsafe fn high64(src: *const u8) -> u64;
-
-    /// Both of the 64 bytes at `src`, from the same loads once inlined.
-    ///
-    /// # Safety
-    /// As for [`Block::mask64`].
-    #[inline(always)]
-    unsafe fn masks64(src: *const u8) -> (u64, u64) {
-        // SAFETY: the caller's guarantees are those of both.
-        unsafe { (Self::mask64(src), Self::high64(src)) }
-    }
 }
 
 struct Swar;

@@ -64,10 +64,16 @@ impl Reserved {
         }
     }
 
+    /// False when no metadata name nor renamed one is as long as `name`.
+    #[inline(always)]
+    fn may_be_taken(&self, name: &[u8]) -> bool {
+        self.lengths >> name.len().min(63) & 1 == 1
+    }
+
     /// Whether the (raw, unescaped) name is a metadata name or a renamed one.
     #[inline(always)]
     pub(crate) fn is_taken(&self, name: &[u8]) -> bool {
-        self.lengths >> name.len().min(63) & 1 == 1
+        self.may_be_taken(name)
             && self
                 .names
                 .iter()
@@ -81,6 +87,9 @@ impl Reserved {
     /// metadata name j; bit 2j+1: its renamed form), for [`Reserved::check`].
     #[inline]
     pub(crate) fn rename(&self, name: &[u8], at: usize, seen: &mut u32) -> Result<Option<usize>> {
+        if !self.may_be_taken(name) {
+            return Ok(None);
+        }
         let mut renamed_to = None;
         for (j, (meta, renamed, _)) in self.names.iter().enumerate() {
             if name == meta.as_slice() {

@@ -169,10 +169,6 @@ pub struct Flattener {
     /// The input of the fast path, padded, and the index of its special bytes.
     pad: Vec<u8>,
     bits: Vec<u64>,
-    /// The fast path gave up on the item of the document being flattened (in
-    /// [`Flattener::ascii_export`]): the transcoder takes it at once. Skipping the fast
-    /// path never changes what is written, only how fast.
-    fast_gave_up: bool,
 }
 
 impl Flattener {
@@ -200,7 +196,6 @@ impl Flattener {
             kernel: Kernel::detected(),
             pad: Vec::new(),
             bits: Vec::new(),
-            fast_gave_up: false,
         };
         f.set_columns(f.opts.columns.clone());
         f
@@ -250,7 +245,6 @@ impl Flattener {
     }
 
     fn flatten_inner(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Flattened, Error> {
-        self.fast_gave_up = false;
         if let Some(f) = self.ascii_export(input, out) {
             return Ok(f);
         }
@@ -296,10 +290,11 @@ impl Flattener {
         }
     }
 
-    /// The common line, `{"Item":{…}}` as DynamoDB exports write it, read by the fast
-    /// path before the UTF-8 check: when the fast path's own pass found only ASCII, the
-    /// line needs no check (the bytes around the item are the parsed `{"Item":` and `}`
-    /// with whitespace); otherwise it is checked as always. `None`, with `out` unchanged,
+    /// The common line, `{"Item":{…}}` as DynamoDB exports write it, read before the
+    /// UTF-8 check: when the fast path wrote the item and its own pass found only ASCII,
+    /// the line needs no check (the bytes around the item are the parsed `{"Item":` and
+    /// `}` with whitespace); otherwise it is checked after (neither path relies on the
+    /// bytes being UTF-8). `None`, with `out` unchanged,
     /// for anything else (another shape, invalid UTF-8, a key after `Item`, any error):
     /// the general path then reads the line from the start, and finds the same row or
     /// error it always did.
@@ -314,34 +309,31 @@ impl Flattener {
             return None;
         }
         let mark = out.len();
-        let Ok(scan) = fast::transcode(
-            self.kernel,
-            &input[PREFIX.len()..],
-            self.reserved.as_ref(),
-            self.opts.numbers == NumberFormat::String,
-            &mut self.pad,
-            &mut self.bits,
-            out,
-        ) else {
-            self.fast_gave_up = true;
+        let Ok((end, ascii)) = self.transcode_scanned(input, PREFIX.len(), 1, false, out) else {
+            out.truncate(mark);
             return None;
         };
-        let mut c = Cursor::at(input, PREFIX.len() + scan.read);
+        let mut c = Cursor::at(input, end);
         let whole = c.peek().is_ok_and(|b| b == b'}') && {
             c.i += 1;
             c.finish().is_ok()
         };
-        if !whole || !(scan.ascii || simdutf8::basic::from_utf8(input).is_ok()) {
+        if !whole || !(ascii || simdutf8::basic::from_utf8(input).is_ok()) {
             out.truncate(mark);
             return None;
         }
+        Some(self.export_row(out))
+    }
+
+    /// The metadata of an export line's row, and what its flattening found.
+    fn export_row(&self, out: &mut Vec<u8>) -> Flattened {
         let v = self.opts.snapshot_version;
         self.metadata(out, v, false);
-        Some(Flattened {
+        Flattened {
             shape: Shape::Export,
             version: v,
             deleted: false,
-        })
+        }
     }
 
     /// A document whose first key is an ordinary attribute name, read as a
@@ -409,13 +401,7 @@ impl Flattener {
         }
         c.expect(b'}', "',' or '}'")?;
         c.finish()?;
-        let v = self.opts.snapshot_version;
-        self.metadata(out, v, false);
-        Ok(Flattened {
-            shape: Shape::Export,
-            version: v,
-            deleted: false,
-        })
+        Ok(self.export_row(out))
     }
 
     /// Scans the top-level object and handles it by its keys.
@@ -575,6 +561,20 @@ impl Flattener {
         unwrap_binary: bool,
         out: &mut Vec<u8>,
     ) -> Result<usize, Error> {
+        self.transcode_scanned(input, at, depth, unwrap_binary, out)
+            .map(|(end, _)| end)
+    }
+
+    /// [`Flattener::transcode`], and whether the fast path wrote the item and found
+    /// every byte of the document from `at` on ASCII (false when another path wrote it).
+    fn transcode_scanned(
+        &mut self,
+        input: &[u8],
+        at: usize,
+        depth: usize,
+        unwrap_binary: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, bool), Error> {
         if let Some(lookup) = &self.lookup {
             let mut w = ColumnWriter {
                 c: Cursor::at(input, at),
@@ -585,13 +585,10 @@ impl Flattener {
                 unwrap_binary,
             };
             w.top_item(depth, self.reserved.as_ref(), lookup)?;
-            return Ok(w.c.i);
+            return Ok((w.c.i, false));
         }
         let numbers_as_strings = self.opts.numbers == NumberFormat::String;
-        if self.kernel != Kernel::Scalar
-            && !unwrap_binary
-            && !std::mem::take(&mut self.fast_gave_up)
-        {
+        if self.kernel != Kernel::Scalar && !unwrap_binary {
             let fast = fast::transcode(
                 self.kernel,
                 &input[at..],
@@ -602,7 +599,7 @@ impl Flattener {
                 out,
             );
             if let Ok(scan) = fast {
-                return Ok(at + scan.read);
+                return Ok((at + scan.read, scan.ascii));
             }
         }
         let mut t = Transcoder {
@@ -616,7 +613,7 @@ impl Flattener {
             scratch: &mut self.scratch,
         };
         t.top_item(depth, self.reserved.as_ref())?;
-        Ok(t.c.i)
+        Ok((t.c.i, false))
     }
 
     #[inline]
