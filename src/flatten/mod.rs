@@ -309,7 +309,7 @@ impl Flattener {
             return None;
         }
         let mark = out.len();
-        let Ok((end, ascii)) = self.transcode_scanned(input, PREFIX.len(), 1, false, out) else {
+        let Ok((end, ascii)) = self.transcode(input, PREFIX.len(), 1, false, out) else {
             out.truncate(mark);
             return None;
         };
@@ -388,7 +388,7 @@ impl Flattener {
         // A bare item may have an attribute named Item: if this is not an
         // export line after all, the full scan decides.
         let end = match self.transcode(input, c.i, 1, false, out) {
-            Ok(end) => end,
+            Ok((end, _)) => end,
             Err(_) => {
                 out.truncate(mark);
                 return self.envelope(input, None, out);
@@ -539,7 +539,7 @@ impl Flattener {
         unwrap_binary: bool,
         out: &mut Vec<u8>,
     ) -> Result<Flattened, Error> {
-        let end = self.transcode(input, at, depth, unwrap_binary, out)?;
+        let (end, _) = self.transcode(input, at, depth, unwrap_binary, out)?;
         if shape == Shape::Item {
             Cursor::at(input, end).finish()?;
         }
@@ -551,23 +551,10 @@ impl Flattener {
         })
     }
 
-    /// Transcodes the attribute map at `at` (without its closing brace);
-    /// returns the offset just after it.
+    /// Transcodes the attribute map at `at` (without its closing brace); returns the
+    /// offset just after it, and whether the fast path wrote it and found every byte of
+    /// the document from `at` on ASCII (false when another path wrote it).
     fn transcode(
-        &mut self,
-        input: &[u8],
-        at: usize,
-        depth: usize,
-        unwrap_binary: bool,
-        out: &mut Vec<u8>,
-    ) -> Result<usize, Error> {
-        self.transcode_scanned(input, at, depth, unwrap_binary, out)
-            .map(|(end, _)| end)
-    }
-
-    /// [`Flattener::transcode`], and whether the fast path wrote the item and found
-    /// every byte of the document from `at` on ASCII (false when another path wrote it).
-    fn transcode_scanned(
         &mut self,
         input: &[u8],
         at: usize,
