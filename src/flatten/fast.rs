@@ -399,6 +399,9 @@ const fn word(s: &[u8]) -> u64 {
     w
 }
 
+/// The longest number text [`short_number`] checks: its masks are one `u32`.
+const SHORT: usize = 32;
+
 const LOW5: u64 = (1 << 40) - 1;
 const LOW6: u64 = (1 << 48) - 1;
 const LOW7: u64 = (1 << 56) - 1;
@@ -536,7 +539,7 @@ impl Walk<'_> {
             return Err(Bail);
         }
         let text = &self.b[start..e];
-        if !short_number(&self.b[start..start + 16], text.len())
+        if !short_number(&self.b[start..start + SHORT], text.len())
             && (!is_json_number(text) || dynamo_number(text).is_err())
         {
             return Err(Bail);
@@ -567,7 +570,7 @@ impl Walk<'_> {
         }
         let strip = usize::from(is_n & !self.quote_numbers);
         self.copy(q + strip, e + 1 - q - 2 * strip);
-        if is_n && !short_number(&self.b[q + 1..q + 17], e - q - 1) {
+        if is_n && !short_number(&self.b[q + 1..q + 1 + SHORT], e - q - 1) {
             let text = &self.b[q + 1..e];
             if !is_json_number(text) || dynamo_number(text).is_err() {
                 return Err(Bail);
@@ -751,16 +754,18 @@ impl Walk<'_> {
 }
 
 /// True when the first `len` bytes of `w` are a JSON number without exponent of at most
-/// 16 characters (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`), which DynamoDB always stores (at most
-/// 38 digits, no exponent: see [`dynamo_number`]). Checked on masks of the 16 bytes at
-/// once; false sends the text to the full check.
+/// [`SHORT`] characters (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`), which DynamoDB always stores
+/// (at most 38 digits, no exponent: see [`dynamo_number`]). Checked on masks of the 32
+/// bytes at once; false sends the text to the full check.
 #[inline(always)]
 fn short_number(w: &[u8], len: usize) -> bool {
-    let (digits, dots, minus, zeros) = classify_16(w);
-    // Every test without a branch (`&` on the truth values): this runs on every string
-    // value, and for the texts of `S` values a branch would be mispredicted.
-    let len_ok = len.wrapping_sub(1) < 16;
-    let all = ((1u64 << len.min(16)) - 1) as u32;
+    let (d0, p0, m0, z0) = classify_16(&w[..16]);
+    let (d1, p1, m1, z1) = classify_16(&w[16..SHORT]);
+    let (digits, dots, minus, zeros) = (d0 | d1 << 16, p0 | p1 << 16, m0 | m1 << 16, z0 | z1 << 16);
+    // Every test without a branch (`&` on the truth values): the branches would follow
+    // the lengths and digits of the data, and be mispredicted.
+    let len_ok = len.wrapping_sub(1) < SHORT;
+    let all = ((1u64 << len.min(SHORT)) - 1) as u32;
     let (digits, dots, minus, zeros) = (digits & all, dots & all, minus & all, zeros & all);
     let sign = minus & 1;
     // Only digits, one optional point, one optional leading minus.
@@ -944,6 +949,51 @@ mod tests {
                 .is_err());
                 assert!(out.is_empty());
             }
+        }
+    }
+
+    /// Whenever the short check takes a text, the full check takes it too; and it takes
+    /// every plain number of up to 32 characters.
+    #[test]
+    fn short_numbers_are_numbers() {
+        let texts = [
+            "0",
+            "-0",
+            "7",
+            "-12.5",
+            "0.001",
+            "1234567890123456",
+            "12345678901234567",
+            "46928821650214736.2379083975852",
+            "-4692882165021473.62379083975852",
+            "12345678901234567890123456789012",
+            "123456789012345678901234567890123",
+            "01",
+            "-",
+            ".5",
+            "5.",
+            "1..2",
+            "1.2.3",
+            "--1",
+            "1-",
+            "1e5",
+            "1E+3",
+            "+1",
+            "00.1",
+            "-01",
+            "1.",
+            "12345678901234567890123456789.0x",
+            "١",
+        ];
+        for text in texts {
+            let mut w = [0u8; SHORT + 8];
+            w[..text.len().min(SHORT + 8)]
+                .copy_from_slice(&text.as_bytes()[..text.len().min(SHORT + 8)]);
+            let short = short_number(&w, text.len());
+            let full = is_json_number(text.as_bytes()) && dynamo_number(text.as_bytes()).is_ok();
+            assert!(!short || full, "{text}");
+            let plain = text.len() <= SHORT && !text.contains(['e', 'E', '+']);
+            assert_eq!(short, plain && full, "{text}");
         }
     }
 

@@ -29,9 +29,17 @@ pub(crate) struct Reserved {
     /// Renaming is impossible when a renamed name is itself a metadata name
     /// (e.g. fields `version` and `item_version`): such attributes are errors.
     pub(crate) renamable: bool,
-    /// Bit `l` (for `l` < 64): some metadata name or renamed name is `l` bytes long.
-    /// Longer names set bit 63. A name whose length has no bit is none of them.
-    lengths: u64,
+    /// A filter of the metadata names and renamed names by length and first byte: the
+    /// bit [`filter_bit`] gives each of them is set, so a name whose bit is not set is
+    /// none of them.
+    filter: u64,
+}
+
+/// One of 64 bits for a name, from its length and first byte (equal names, equal bits).
+#[inline(always)]
+fn filter_bit(name: &[u8]) -> u64 {
+    let key = (name.len().min(255) as u64) << 8 | u64::from(name.first().copied().unwrap_or(0));
+    1 << (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
 }
 
 /// Prefix given to an item attribute whose name is a metadata field's name.
@@ -53,21 +61,22 @@ impl Reserved {
         let renamable = !names
             .iter()
             .any(|(_, renamed, _)| metadata_names.iter().any(|m| m.as_bytes() == renamed));
-        let lengths = names
+        let filter = names
             .iter()
-            .flat_map(|(meta, renamed, _)| [meta.len(), renamed.len()])
-            .fold(0u64, |m, len| m | 1 << len.min(63));
+            .flat_map(|(meta, renamed, _)| [filter_bit(meta), filter_bit(renamed)])
+            .fold(0u64, |m, bit| m | bit);
         Reserved {
             names,
             renamable,
-            lengths,
+            filter,
         }
     }
 
-    /// False when no metadata name nor renamed one is as long as `name`.
+    /// False when no metadata name nor renamed one has the length and first byte of
+    /// `name`.
     #[inline(always)]
     fn may_be_taken(&self, name: &[u8]) -> bool {
-        self.lengths >> name.len().min(63) & 1 == 1
+        self.filter & filter_bit(name) != 0
     }
 
     /// Whether the (raw, unescaped) name is a metadata name or a renamed one.
@@ -514,4 +523,24 @@ fn is_base64_text(s: &[u8]) -> bool {
     s.len().is_multiple_of(4)
         && s.chunks(1024)
             .all(|c| STANDARD.decode_slice(c, &mut buf).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_names_pass_the_filter_and_only_they_are_taken() {
+        let r = Reserved::new(&["version", "is_deleted"]);
+        for name in ["version", "is_deleted", "item_version", "item_is_deleted"] {
+            assert!(r.is_taken(name.as_bytes()), "{name}");
+        }
+        for name in ["", "v", "versio", "versions", "is_gift", "Version", "item_", "quantity"] {
+            assert!(!r.is_taken(name.as_bytes()), "{name}");
+        }
+        let mut seen = 0;
+        assert_eq!(r.rename(b"version", 0, &mut seen).ok(), Some(Some(0)));
+        assert_eq!(r.rename(b"item_is_deleted", 0, &mut seen).ok(), Some(None));
+        assert_eq!(seen, 0b1001);
+    }
 }
