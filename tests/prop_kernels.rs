@@ -39,6 +39,49 @@ fn same_as_scalar(input: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// A piece of string text for the UTF-8 checks: a character, an ASCII run, or a byte
+/// sequence at an edge of UTF-8, valid or not.
+fn text_piece() -> BoxedStrategy<Vec<u8>> {
+    let edges: Vec<&[u8]> = vec![
+        // Valid, at the ends of each class.
+        b"\xc2\x80",
+        b"\xdf\xbf",
+        b"\xe0\xa0\x80",
+        b"\xed\x9f\xbf",
+        b"\xee\x80\x80",
+        b"\xef\xbf\xbf",
+        b"\xf0\x90\x80\x80",
+        b"\xf4\x8f\xbf\xbf",
+        // Overlong, surrogates, above U+10FFFF.
+        b"\xc0\x80",
+        b"\xc1\xbf",
+        b"\xe0\x80\x80",
+        b"\xe0\x9f\xbf",
+        b"\xed\xa0\x80",
+        b"\xed\xbf\xbf",
+        b"\xf0\x80\x80\x80",
+        b"\xf0\x8f\xbf\xbf",
+        b"\xf4\x90\x80\x80",
+        b"\xf5\x80\x80\x80",
+        b"\xff",
+        // Cut short, and continuation bytes alone.
+        b"\xc2",
+        b"\xe1\x80",
+        b"\xf1\x80\x80",
+        b"\x80",
+        b"\xbf",
+    ];
+    prop_oneof![
+        4 => any::<char>().prop_map(|c| c.to_string().into_bytes()),
+        2 => "[a-z ]{1,70}".prop_map(String::into_bytes),
+        1 => select(edges).prop_map(<[u8]>::to_vec),
+    ]
+    .prop_filter("no quote, backslash or control character", |p| {
+        !p.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20)
+    })
+    .boxed()
+}
+
 // ---------------------------------------------------------------------------
 // DynamoDB JSON as text.
 
@@ -238,6 +281,35 @@ proptest! {
     #[test]
     fn kernels_agree_on_any_bytes(input in vec(any::<u8>(), 0..96)) {
         same_as_scalar(&input)?;
+    }
+
+    /// Export lines whose string values hold UTF-8 and not: every character, the
+    /// sequences at the edges of UTF-8 (overlong, surrogate, too large, cut short, lone
+    /// continuation bytes), across the windows of the pass that checks them.
+    #[test]
+    fn kernels_agree_on_export_lines_of_any_text(
+        texts in vec(vec(text_piece(), 0..40), 1..5),
+        pick in any::<u64>(),
+    ) {
+        let mut line = br#"{"Item":{"#.to_vec();
+        for (k, text) in texts.iter().enumerate() {
+            let text = text.concat();
+            if k > 0 {
+                line.push(b',');
+            }
+            // The text as a value, or as an attribute name.
+            if pick >> k & 1 == 0 {
+                line.extend(format!(r#""a{k}":{{"S":""#).as_bytes());
+                line.extend(&text);
+                line.extend(br#""}"#);
+            } else {
+                line.push(b'"');
+                line.extend(&text);
+                line.extend(format!(r#"{k}":{{"N":"{k}"}}"#).as_bytes());
+            }
+        }
+        line.extend(b"}}");
+        same_as_scalar(&line)?;
     }
 }
 

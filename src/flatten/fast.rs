@@ -153,7 +153,7 @@ pub(crate) fn transcode(
     out.reserve(n + PAD);
     let spare = out.spare_capacity_mut();
     let q = quote_numbers;
-    let (read, written, ascii) = match kernel {
+    let (read, written, utf8) = match kernel {
         Kernel::Scalar => return Err(Bail),
         Kernel::Swar => run::<Swar>(b, n, bits, spare, q, reserved)?,
         #[cfg(target_arch = "x86_64")]
@@ -172,7 +172,7 @@ pub(crate) fn transcode(
     // SAFETY: the walk initialised every byte of the spare capacity below `written`
     // (see `Walk::o`), and `written` is within it (the slice writes are checked).
     unsafe { out.set_len(len) };
-    Ok(Scanned { read, ascii })
+    Ok(Scanned { read, utf8 })
 }
 
 /// What [`transcode`] read.
@@ -180,14 +180,14 @@ pub(crate) fn transcode(
 pub(crate) struct Scanned {
     /// The bytes of the item read.
     pub(crate) read: usize,
-    /// No byte of the whole item (not only of the part read) is above 0x7f: then it is
-    /// UTF-8 without a check of its own.
-    pub(crate) ascii: bool,
+    /// The whole item (not only the part read) was found to be UTF-8 by the window
+    /// pass: all ASCII, or (AVX-512) checked there. False: not known.
+    pub(crate) utf8: bool,
 }
 
 /// Marks the special bytes of every window of `b` in `bits`, then walks the item with
-/// its state in locals (registers); returns the bytes read and written, and whether
-/// every byte of `b` is ASCII.
+/// its state in locals (registers); returns the bytes read and written, and whether the
+/// window pass found `b` to be UTF-8.
 #[inline(always)]
 fn run<K: Block>(
     b: &[u8],
@@ -197,14 +197,15 @@ fn run<K: Block>(
     quote_numbers: bool,
     reserved: Option<&Reserved>,
 ) -> Result<(usize, usize, bool), Bail> {
-    let mut high = 0u64;
+    // SAFETY: the kernel `K` was chosen for a CPU that has its instruction set.
+    let mut utf8 = unsafe { K::Utf8::new() };
     for (window, m) in b.chunks_exact(64).zip(bits.iter_mut()) {
         // Both read the same 64 bytes: inlined, the loads are shared.
         // SAFETY: the window holds 64 bytes (`chunks_exact`), and the kernel `K` was
         // chosen for a CPU that has its instruction set.
         unsafe {
             *m = K::mask64(window.as_ptr());
-            high |= K::high64(window.as_ptr());
+            utf8.window::<K>(window.as_ptr());
         }
     }
     let mut walk = Walk {
@@ -217,7 +218,8 @@ fn run<K: Block>(
         quote_numbers,
     };
     walk.item::<K>(reserved)?;
-    Ok((walk.i, walk.o, high == 0))
+    // SAFETY: as above.
+    Ok((walk.i, walk.o, unsafe { utf8.valid() }))
 }
 
 /// `run::<$block>` compiled with the instruction sets `$features`: the entry of a kernel
@@ -245,6 +247,9 @@ entry!(run_avx512, Avx512, "avx512f,avx512bw,avx2,bmi1,bmi2,popcnt");
 
 /// The special bytes of a window of the input, with one instruction set.
 trait Block {
+    /// What the window pass finds of the input's UTF-8.
+    type Utf8: Utf8Pass;
+
     /// The mask of the bytes among the 64 at `src` that are `"`, `\` or below 0x20 (bit
     /// k: byte k). It may mark a few more bytes (never fewer): each marked byte is looked
     /// at before it is used.
@@ -263,6 +268,7 @@ trait Block {
 struct Swar;
 
 impl Block for Swar {
+    type Utf8 = Ascii;
     #[inline(always)]
     unsafe fn mask64(src: *const u8) -> u64 {
         let mut mask = 0u64;
@@ -294,6 +300,7 @@ struct Sse2;
 
 #[cfg(target_arch = "x86_64")]
 impl Block for Sse2 {
+    type Utf8 = Ascii;
     #[inline(always)]
     unsafe fn mask64(src: *const u8) -> u64 {
         // SAFETY: the caller guarantees 64 bytes at `src`.
@@ -328,6 +335,7 @@ struct Avx2;
 
 #[cfg(target_arch = "x86_64")]
 impl Block for Avx2 {
+    type Utf8 = Ascii;
     #[inline(always)]
     unsafe fn mask64(src: *const u8) -> u64 {
         use std::arch::x86_64::*;
@@ -368,6 +376,7 @@ struct Avx512;
 
 #[cfg(target_arch = "x86_64")]
 impl Block for Avx512 {
+    type Utf8 = Utf8Avx512;
     #[inline(always)]
     unsafe fn mask64(src: *const u8) -> u64 {
         use std::arch::x86_64::*;
@@ -385,6 +394,207 @@ impl Block for Avx512 {
         use std::arch::x86_64::*;
         // SAFETY: as in `mask64`.
         unsafe { _mm512_movepi8_mask(_mm512_loadu_si512(src.cast())) }
+    }
+}
+
+/// The UTF-8 check of the window pass, window after window.
+trait Utf8Pass {
+    /// # Safety
+    /// The CPU has the instruction set of the block that uses it.
+    unsafe fn new() -> Self;
+
+    /// Takes the next 64 bytes.
+    ///
+    /// # Safety
+    /// `src` holds at least 64 bytes, and the CPU has `K`'s instruction set (the block
+    /// that uses this pass).
+    unsafe fn window<K: Block>(&mut self, src: *const u8);
+
+    /// True when the windows so far are UTF-8, taken together (the last one ending a
+    /// character); false when they are not, or when the pass cannot tell.
+    ///
+    /// # Safety
+    /// As for [`Utf8Pass::new`].
+    unsafe fn valid(&self) -> bool;
+}
+
+/// Only whether every byte is ASCII (then the input is UTF-8); other inputs are left to
+/// the caller's check.
+struct Ascii(u64);
+
+impl Utf8Pass for Ascii {
+    #[inline(always)]
+    unsafe fn new() -> Self {
+        Ascii(0)
+    }
+
+    #[inline(always)]
+    unsafe fn window<K: Block>(&mut self, src: *const u8) {
+        // SAFETY: the caller's guarantee is `high64`'s.
+        self.0 |= unsafe { K::high64(src) };
+    }
+
+    #[inline(always)]
+    unsafe fn valid(&self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// A whole UTF-8 check in the window pass: the lookup algorithm of Keiser and Lemire
+/// ("Validating UTF-8 in less than one instruction per byte", 2021), as simdjson and the
+/// simdutf8 crate run it 16 or 32 bytes at a time, here on the 64 bytes of a window in
+/// one step. Every window is checked (no branch on ASCII ones: their check costs less
+/// than a mispredicted branch).
+#[cfg(target_arch = "x86_64")]
+struct Utf8Avx512 {
+    /// The previous window (zeros before the first).
+    prev: std::arch::x86_64::__m512i,
+    /// Not zero where an error was found.
+    error: std::arch::x86_64::__m512i,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod utf8_lookup {
+    //! The three nibble tables of the lookup algorithm (the bits are error classes).
+    const TOO_SHORT: u8 = 1 << 0;
+    const TOO_LONG: u8 = 1 << 1;
+    const OVERLONG_3: u8 = 1 << 2;
+    const TOO_LARGE: u8 = 1 << 3;
+    const SURROGATE: u8 = 1 << 4;
+    const OVERLONG_2: u8 = 1 << 5;
+    const TOO_LARGE_1000: u8 = 1 << 6;
+    const OVERLONG_4: u8 = 1 << 6;
+    const TWO_CONTS: u8 = 1 << 7;
+    const CARRY: u8 = TOO_SHORT | TOO_LONG | TWO_CONTS;
+    const LARGE: u8 = CARRY | TOO_LARGE | TOO_LARGE_1000;
+
+    /// By the high nibble of the byte before.
+    pub(super) const BYTE_1_HIGH: [u8; 16] = [
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TWO_CONTS,
+        TWO_CONTS,
+        TWO_CONTS,
+        TWO_CONTS,
+        TOO_SHORT | OVERLONG_2,
+        TOO_SHORT,
+        TOO_SHORT | OVERLONG_3 | SURROGATE,
+        TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4,
+    ];
+
+    /// By the low nibble of the byte before.
+    pub(super) const BYTE_1_LOW: [u8; 16] = [
+        CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
+        CARRY | OVERLONG_2,
+        CARRY,
+        CARRY,
+        CARRY | TOO_LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE | SURROGATE,
+        LARGE,
+        LARGE,
+    ];
+
+    /// By the high nibble of the byte itself.
+    pub(super) const BYTE_2_HIGH: [u8; 16] = [
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+    ];
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Utf8Pass for Utf8Avx512 {
+    #[inline(always)]
+    unsafe fn new() -> Self {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe {
+            Utf8Avx512 {
+                prev: _mm512_setzero_si512(),
+                error: _mm512_setzero_si512(),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn window<K: Block>(&mut self, src: *const u8) {
+        use std::arch::x86_64::*;
+        use utf8_lookup::*;
+        // SAFETY: the caller guarantees AVX-512F/BW and 64 bytes at `src`; the tables
+        // are 16 bytes each.
+        unsafe {
+            let table = |t: &[u8; 16]| _mm512_broadcast_i32x4(_mm_loadu_si128(t.as_ptr().cast()));
+            let nibbles = _mm512_set1_epi8(0x0f);
+            let input = _mm512_loadu_si512(src.cast());
+            // The window moved up by 16 bytes, the last 16 of the previous one first:
+            // `alignr` then takes the bytes 1, 2 and 3 places before each byte.
+            let idx = _mm512_setr_epi32(28, 29, 30, 31, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11);
+            let rotated = _mm512_permutex2var_epi32(input, idx, self.prev);
+            let prev1 = _mm512_alignr_epi8::<15>(input, rotated);
+            let prev2 = _mm512_alignr_epi8::<14>(input, rotated);
+            let prev3 = _mm512_alignr_epi8::<13>(input, rotated);
+            let high = |v: __m512i| _mm512_and_si512(_mm512_srli_epi16::<4>(v), nibbles);
+            let special = _mm512_and_si512(
+                _mm512_and_si512(
+                    _mm512_shuffle_epi8(table(&BYTE_1_HIGH), high(prev1)),
+                    _mm512_shuffle_epi8(table(&BYTE_1_LOW), _mm512_and_si512(prev1, nibbles)),
+                ),
+                _mm512_shuffle_epi8(table(&BYTE_2_HIGH), high(input)),
+            );
+            // The bytes that must be the second continuation of a three- or four-byte
+            // sequence, or the third of a four-byte one: there the tables' TWO_CONTS
+            // bit must be set, and nowhere else.
+            let must23 = _mm512_cmpgt_epu8_mask(prev2, _mm512_set1_epi8(0xdf_u8 as i8))
+                | _mm512_cmpgt_epu8_mask(prev3, _mm512_set1_epi8(0xef_u8 as i8));
+            let must23_80 = _mm512_maskz_mov_epi8(must23, _mm512_set1_epi8(0x80_u8 as i8));
+            self.error = _mm512_or_si512(self.error, _mm512_xor_si512(must23_80, special));
+            self.prev = input;
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn valid(&self) -> bool {
+        use std::arch::x86_64::*;
+        // A sequence cut off at the end of the last window: the last three bytes may
+        // not start one that goes on.
+        // SAFETY: the caller guarantees AVX-512F/BW.
+        unsafe {
+            let mut max = [0xffu8; 64];
+            max[61..].copy_from_slice(&[0xef, 0xdf, 0xbf]);
+            let max = _mm512_loadu_si512(max.as_ptr().cast());
+            let incomplete = _mm512_subs_epu8(self.prev, max);
+            _mm512_test_epi8_mask(
+                _mm512_or_si512(self.error, incomplete),
+                _mm512_or_si512(self.error, incomplete),
+            ) == 0
+        }
     }
 }
 
@@ -928,7 +1138,9 @@ mod tests {
                 )
                 .unwrap_or_else(|_| panic!("{k:?} left {doc} to the transcoder"));
                 assert_eq!(scan.read, doc.len(), "{k:?} {doc}");
-                assert_eq!(scan.ascii, doc.is_ascii(), "{k:?} {doc}");
+                // Each document here is UTF-8: AVX-512 finds so, the others for ASCII.
+                let utf8 = k == Kernel::Avx512 || doc.is_ascii();
+                assert_eq!(scan.utf8, utf8, "{k:?} {doc}");
                 assert_eq!(String::from_utf8_lossy(&out[1..]), *want, "{k:?}");
             }
             let (mut pad, mut bits, mut out) = (Vec::new(), Vec::new(), Vec::new());
@@ -949,6 +1161,125 @@ mod tests {
                 .is_err());
                 assert!(out.is_empty());
             }
+        }
+    }
+
+    /// The window pass's UTF-8 finding for `bytes` (padded as `transcode` pads them).
+    fn utf8_pass(k: Kernel, bytes: &[u8]) -> bool {
+        let mut b = bytes.to_vec();
+        b.resize((bytes.len() / 64 + 2) * 64, 0);
+        fn pass<P: Utf8Pass, K: Block>(b: &[u8]) -> bool {
+            // SAFETY: only available kernels are tried; windows of 64 bytes.
+            unsafe {
+                let mut p = P::new();
+                for w in b.chunks_exact(64) {
+                    p.window::<K>(w.as_ptr());
+                }
+                p.valid()
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        unsafe fn avx512(b: &[u8]) -> bool {
+            pass::<Utf8Avx512, Avx512>(b)
+        }
+        match k {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the caller checked that the CPU has AVX-512.
+            Kernel::Avx512 => unsafe { avx512(&b) },
+            _ => pass::<Ascii, Swar>(&b),
+        }
+    }
+
+    /// The AVX-512 pass finds exactly what `std` finds, on sequences cut at every place
+    /// around a window's edge and on random mixes of the bytes that matter; the other
+    /// kernels' pass finds ASCII.
+    #[test]
+    fn window_pass_utf8_is_std_utf8() {
+        let check = |bytes: &[u8]| {
+            let std_ok = std::str::from_utf8(bytes).is_ok();
+            assert_eq!(
+                utf8_pass(Kernel::Swar, bytes),
+                bytes.is_ascii(),
+                "{bytes:x?}"
+            );
+            if Kernel::Avx512.is_available() {
+                assert_eq!(utf8_pass(Kernel::Avx512, bytes), std_ok, "{bytes:x?}");
+            }
+        };
+        // Every pair of bytes, and every byte after a lead, on both sides of an edge.
+        for at in [0, 61, 62, 63, 64, 126] {
+            for x in 0..=255u8 {
+                for y in 0..=255u8 {
+                    let mut v = vec![b'a'; at];
+                    v.extend([x, y]);
+                    check(&v);
+                    v.push(b'a');
+                    check(&v);
+                }
+            }
+        }
+        // Every lead byte and second byte, with the third and fourth at the edges of
+        // their classes, across an edge.
+        for at in [0, 62] {
+            for x in 0xc0..=0xffu8 {
+                for y in 0..=255u8 {
+                    for z in [0x41, 0x80, 0xbf, 0xc0] {
+                        for w in [0x41, 0x80] {
+                            let mut v = vec![b'a'; at];
+                            v.extend([x, y, z, w]);
+                            check(&v);
+                        }
+                    }
+                }
+            }
+        }
+        // Every character class, whole and cut short, at each place around an edge.
+        let chars = [
+            "\u{7f}", "\u{80}", "\u{7ff}", "\u{800}", "\u{d7ff}", "\u{e000}", "\u{ffff}",
+        ];
+        let chars = chars
+            .iter()
+            .map(|c| c.to_string())
+            .chain(["\u{10000}".into(), "\u{10ffff}".into()]);
+        for c in chars {
+            for at in 56..72 {
+                for cut in 0..=c.len() {
+                    let mut v = vec![b'a'; at];
+                    v.extend(&c.as_bytes()[..cut]);
+                    check(&v);
+                    v.extend(b"bc");
+                    check(&v);
+                }
+            }
+        }
+        // Random mixes of the bytes at the classes' edges, and of valid characters.
+        let edges = [
+            0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0,
+            0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xf7, 0xf8, 0xff,
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 200) as usize;
+            let mut v = Vec::with_capacity(len + 4);
+            while v.len() < len {
+                let r = next();
+                match r % 4 {
+                    0 => v.push(edges[(r >> 8) as usize % edges.len()]),
+                    1 => v.push(b'x'),
+                    _ => {
+                        let c = char::from_u32((r >> 8) as u32 % 0x11_0000).unwrap_or('\u{fffd}');
+                        v.extend(c.to_string().as_bytes());
+                    }
+                }
+            }
+            check(&v);
         }
     }
 

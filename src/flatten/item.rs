@@ -535,7 +535,9 @@ mod tests {
         for name in ["version", "is_deleted", "item_version", "item_is_deleted"] {
             assert!(r.is_taken(name.as_bytes()), "{name}");
         }
-        for name in ["", "v", "versio", "versions", "is_gift", "Version", "item_", "quantity"] {
+        for name in [
+            "", "v", "versio", "versions", "is_gift", "Version", "item_", "quantity",
+        ] {
             assert!(!r.is_taken(name.as_bytes()), "{name}");
         }
         let mut seen = 0;

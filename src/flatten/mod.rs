@@ -245,7 +245,7 @@ impl Flattener {
     }
 
     fn flatten_inner(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Flattened, Error> {
-        if let Some(f) = self.ascii_export(input, out) {
+        if let Some(f) = self.early_export(input, out) {
             return Ok(f);
         }
         if simdutf8::basic::from_utf8(input).is_err() {
@@ -291,15 +291,15 @@ impl Flattener {
     }
 
     /// The common line, `{"Item":{…}}` as DynamoDB exports write it, read before the
-    /// UTF-8 check: when the fast path wrote the item and its own pass found only ASCII,
-    /// the line needs no check (the bytes around the item are the parsed `{"Item":` and
-    /// `}` with whitespace); otherwise it is checked after (neither path relies on the
-    /// bytes being UTF-8). `None`, with `out` unchanged,
+    /// UTF-8 check: when the fast path wrote the item and its window pass found the bytes
+    /// from the item on to be UTF-8 (all ASCII, or checked there by the AVX-512 kernel),
+    /// the line needs no check (the bytes before the item are the parsed `{"Item":`);
+    /// otherwise it is checked after (neither path relies on the bytes being UTF-8). `None`, with `out` unchanged,
     /// for anything else (another shape, invalid UTF-8, a key after `Item`, any error):
     /// the general path then reads the line from the start, and finds the same row or
     /// error it always did.
     #[inline]
-    fn ascii_export(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<Flattened> {
+    fn early_export(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<Flattened> {
         const PREFIX: &[u8] = br#"{"Item":"#;
         if self.opts.shape != ShapeHint::Auto
             || self.lookup.is_some()
@@ -309,7 +309,7 @@ impl Flattener {
             return None;
         }
         let mark = out.len();
-        let Ok((end, ascii)) = self.transcode(input, PREFIX.len(), 1, false, out) else {
+        let Ok((end, utf8)) = self.transcode(input, PREFIX.len(), 1, false, out) else {
             out.truncate(mark);
             return None;
         };
@@ -318,7 +318,7 @@ impl Flattener {
             c.i += 1;
             c.finish().is_ok()
         };
-        if !whole || !(ascii || simdutf8::basic::from_utf8(input).is_ok()) {
+        if !whole || !(utf8 || simdutf8::basic::from_utf8(input).is_ok()) {
             out.truncate(mark);
             return None;
         }
@@ -586,7 +586,7 @@ impl Flattener {
                 out,
             );
             if let Ok(scan) = fast {
-                return Ok((at + scan.read, scan.ascii));
+                return Ok((at + scan.read, scan.utf8));
             }
         }
         let mut t = Transcoder {
