@@ -140,12 +140,14 @@ fn number_text(bad: bool) -> BoxedStrategy<String> {
 
 fn key_lit() -> impl Strategy<Value = String> {
     prop_oneof![
-        12 => "\"[a-z_]{1,12}\"",
+        10 => "\"[a-z_]{1,12}\"",
         2 => "\"[a-z]{20,70}\"",
         1 => select(vec![
             "\"version\"", "\"is_deleted\"", "\"item_version\"", "\"item_is_deleted\"",
             "\"vers\\u0069on\"", "\"a\\\"b\"", "\"é\"", "\"\"", "\"Item\"", "\"eventName\"",
             "\"S\"", "\"M\"", "\"v\\\"\\\\é\"", "\"item_x\"", "\"NewImage\"",
+            // The columns of the column-aware option set.
+            "\"pk\"", "\"n\"", "\"m\"", "\"l\"", "\"b\"",
         ])
         .prop_map(String::from),
     ]

@@ -68,6 +68,10 @@ pub(crate) struct ColumnWriter<'a, 'o> {
     pub(crate) doc: &'o mut Vec<u8>,
     /// B values are base64 of base64 (Kinesis records).
     pub(crate) unwrap_binary: bool,
+    /// When the fast path took the item: the offset from the item's `{` just after each
+    /// attribute's value, in order. A value kept in `_extra` is then copied as it stands,
+    /// which is what the transcoder writes of it (compact DynamoDB JSON, checked).
+    pub(crate) ends: Option<&'o [usize]>,
 }
 
 /// Significant digits up to which a Float64 gives back the same decimal text.
@@ -118,6 +122,7 @@ impl<'a> ColumnWriter<'a, '_> {
         // Bit 2j: attribute named like metadata field j; bit 2j+1: like its renamed form.
         let mut seen = 0u32;
         let mut keys_written = 0u64;
+        let mut attr = 0;
         loop {
             let key = self.c.string("an attribute name")?;
             let decoded = key.decoded(b);
@@ -150,8 +155,16 @@ impl<'a> ColumnWriter<'a, '_> {
                 }
                 self.extra.extend_from_slice(key.quoted(b));
                 self.extra.push(b':');
-                self.with(true, |t| t.value(depth + 1))?;
+                let value_end = self.ends.and_then(|ends| ends.get(attr)).map(|e| open + e);
+                match value_end.and_then(|end| Some((end, b.get(start..end)?))) {
+                    Some((end, value)) => {
+                        self.extra.extend_from_slice(value);
+                        self.c.i = end;
+                    }
+                    None => self.with(true, |t| t.value(depth + 1))?,
+                }
             }
+            attr += 1;
             match self.c.peek()? {
                 b',' => self.c.i += 1,
                 b'}' => {

@@ -3,9 +3,13 @@
 //! the error with its kind and offset) and the same bytes written after what the output
 //! held, error rows included. Not part of the crate's interface.
 
-use super::{write_error_row, Flattener, KinesisBinary, NumberFormat, Options, ShapeHint};
+use std::sync::Arc;
 
-/// The option sets that change what plain flattening writes.
+use super::{
+    write_error_row, ColumnPlan, Flattener, KinesisBinary, NumberFormat, Options, ShapeHint,
+};
+
+/// The option sets that change what plain flattening writes, and one with columns.
 pub fn option_sets() -> Vec<Options> {
     let d = Options::default;
     let with = |f: fn(&mut Options)| {
@@ -31,6 +35,11 @@ pub fn option_sets() -> Vec<Options> {
         with(|o| o.shape = ShapeHint::Item),
         with(|o| o.shape = ShapeHint::Export),
         with(|o| o.shape = ShapeHint::Change),
+        // The column-aware mode: the fast path finds where each value ends.
+        with(|o| {
+            let list = "pk String, n Int64, m String, l Array(String), b Bool";
+            o.columns = ColumnPlan::parse(list).ok().map(Arc::new);
+        }),
     ]
 }
 

@@ -121,9 +121,12 @@ impl Kernel {
 
 /// Transcodes the attribute map at the start of `item` (the document from the map's `{`
 /// on) with `kernel`, appending to `out` what the transcoder would: `{` and the
-/// attributes, without the closing brace. Returns the bytes of `item` read and whether
-/// all of `item` is ASCII, or [`Bail`] with `out` unchanged. `pad` and `bits` are reused
-/// buffers.
+/// attributes, without the closing brace. Returns the bytes of `item` read and what the
+/// window pass found of its UTF-8, or [`Bail`] with `out` unchanged. With `ends`, it
+/// also gets, for each attribute in turn, the offset in `item` just after its value
+/// (for the column-aware mode, which then copies the values it keeps as DynamoDB JSON).
+/// `pad` and `bits` are reused buffers.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn transcode(
     kernel: Kernel,
     item: &[u8],
@@ -132,6 +135,7 @@ pub(crate) fn transcode(
     pad: &mut Vec<u8>,
     bits: &mut Vec<u64>,
     out: &mut Vec<u8>,
+    ends: Option<&mut Vec<usize>>,
 ) -> Result<Scanned, Bail> {
     // The item, then zeros to the end of its last 64-byte window and one more: at least
     // 65 zeros (the copies read up to 63 bytes past the end of a string, which ends
@@ -153,26 +157,48 @@ pub(crate) fn transcode(
     out.reserve(n + PAD);
     let spare = out.spare_capacity_mut();
     let q = quote_numbers;
-    let (read, written, utf8) = match kernel {
-        Kernel::Scalar => return Err(Bail),
-        Kernel::Swar => run::<Swar>(b, n, bits, spare, q, reserved)?,
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Sse2 => run::<Sse2>(b, n, bits, spare, q, reserved)?,
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the kernel is only chosen where `is_available` found AVX2
-        // (`Flattener::set_kernel` refuses others).
-        Kernel::Avx2 => unsafe { run_avx2(b, n, bits, spare, q, reserved)? },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as for AVX2, with AVX-512F and AVX-512BW.
-        Kernel::Avx512 => unsafe { run_avx512(b, n, bits, spare, q, reserved)? },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => return Err(Bail),
+    let (read, written, utf8) = match ends {
+        None => dispatch::<false>(kernel, b, n, bits, spare, q, reserved, &mut Vec::new())?,
+        Some(ends) => {
+            ends.clear();
+            dispatch::<true>(kernel, b, n, bits, spare, q, reserved, ends)?
+        }
     };
     let len = out.len() + written;
     // SAFETY: the walk initialised every byte of the spare capacity below `written`
     // (see `Walk::o`), and `written` is within it (the slice writes are checked).
     unsafe { out.set_len(len) };
     Ok(Scanned { read, utf8 })
+}
+
+/// [`run`] with `kernel`'s block, through the entry compiled for its instruction set.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dispatch<const ENDS: bool>(
+    kernel: Kernel,
+    b: &[u8],
+    n: usize,
+    bits: &mut [u64],
+    spare: &mut [MaybeUninit<u8>],
+    q: bool,
+    reserved: Option<&Reserved>,
+    ends: &mut Vec<usize>,
+) -> Result<(usize, usize, bool), Bail> {
+    match kernel {
+        Kernel::Scalar => Err(Bail),
+        Kernel::Swar => run::<Swar, ENDS>(b, n, bits, spare, q, reserved, ends),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Sse2 => run::<Sse2, ENDS>(b, n, bits, spare, q, reserved, ends),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the kernel is only chosen where `is_available` found AVX2
+        // (`Flattener::set_kernel` refuses others).
+        Kernel::Avx2 => unsafe { run_avx2::<ENDS>(b, n, bits, spare, q, reserved, ends) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for AVX2, with AVX-512F and AVX-512BW.
+        Kernel::Avx512 => unsafe { run_avx512::<ENDS>(b, n, bits, spare, q, reserved, ends) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => Err(Bail),
+    }
 }
 
 /// What [`transcode`] read.
@@ -189,13 +215,14 @@ pub(crate) struct Scanned {
 /// its state in locals (registers); returns the bytes read and written, and whether the
 /// window pass found `b` to be UTF-8.
 #[inline(always)]
-fn run<K: Block>(
+fn run<K: Block, const ENDS: bool>(
     b: &[u8],
     n: usize,
     bits: &mut [u64],
     out: &mut [MaybeUninit<u8>],
     quote_numbers: bool,
     reserved: Option<&Reserved>,
+    ends: &mut Vec<usize>,
 ) -> Result<(usize, usize, bool), Bail> {
     // SAFETY: the kernel `K` was chosen for a CPU that has its instruction set.
     let mut utf8 = unsafe { K::Utf8::new() };
@@ -216,8 +243,9 @@ fn run<K: Block>(
         out,
         o: 0,
         quote_numbers,
+        ends,
     };
-    walk.item::<K>(reserved)?;
+    walk.item::<K, ENDS>(reserved)?;
     // SAFETY: as above.
     Ok((walk.i, walk.o, unsafe { utf8.valid() }))
 }
@@ -229,15 +257,16 @@ macro_rules! entry {
     ($name:ident, $block:ty, $features:literal) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
-        unsafe fn $name(
+        unsafe fn $name<const ENDS: bool>(
             b: &[u8],
             n: usize,
             bits: &mut [u64],
             out: &mut [MaybeUninit<u8>],
             quote_numbers: bool,
             reserved: Option<&Reserved>,
+            ends: &mut Vec<usize>,
         ) -> Result<(usize, usize, bool), Bail> {
-            run::<$block>(b, n, bits, out, quote_numbers, reserved)
+            run::<$block, ENDS>(b, n, bits, out, quote_numbers, reserved, ends)
         }
     };
 }
@@ -643,6 +672,8 @@ struct Walk<'a> {
     /// written at `o` stays within `out`.
     o: usize,
     quote_numbers: bool,
+    /// With `ENDS`: the offset after each attribute's value (see [`transcode`]).
+    ends: &'a mut Vec<usize>,
 }
 
 impl Walk<'_> {
@@ -840,9 +871,13 @@ impl Walk<'_> {
         }
     }
 
-    /// The item's attribute map at `i`, with every value in it.
+    /// The item's attribute map at `i`, with every value in it; with `ENDS`, where each
+    /// attribute's value ends.
     #[inline(always)]
-    fn item<K: Block>(&mut self, reserved: Option<&Reserved>) -> Result<(), Bail> {
+    fn item<K: Block, const ENDS: bool>(
+        &mut self,
+        reserved: Option<&Reserved>,
+    ) -> Result<(), Bail> {
         if self.at(0) != b'{' || self.at(1) == b'}' {
             return Err(Bail);
         }
@@ -927,6 +962,10 @@ impl Walk<'_> {
             // The wrapper's `}`, then what follows the value: more members, or the end
             // of containers (each of them a value whose wrapper then ends).
             loop {
+                // At the wrapper's `}` (checked below) of a value of the item.
+                if ENDS && level == 0 {
+                    self.ends.push(self.i + 1);
+                }
                 // Most often `},` and another member.
                 if self.word(self.i) & 0xffff == word(b"},") {
                     self.put(b',');
@@ -1125,8 +1164,9 @@ mod tests {
             if !k.is_available() || k == Kernel::Scalar {
                 continue;
             }
-            for (doc, want) in cases {
+            for ((doc, want), attrs) in cases.iter().zip([1, 1, 3, 4, 3]) {
                 let (mut pad, mut bits, mut out) = (Vec::new(), Vec::new(), b"[".to_vec());
+                let mut ends = vec![7];
                 let scan = transcode(
                     k,
                     doc.as_bytes(),
@@ -1135,8 +1175,19 @@ mod tests {
                     &mut pad,
                     &mut bits,
                     &mut out,
+                    Some(&mut ends),
                 )
                 .unwrap_or_else(|_| panic!("{k:?} left {doc} to the transcoder"));
+                // Each value's end: after its wrapper's brace, before a comma or (the
+                // last one) the item's closing brace.
+                assert_eq!(ends.len(), attrs, "{k:?} {doc} {ends:?}");
+                let d = doc.as_bytes();
+                assert!(
+                    ends.iter()
+                        .all(|&e| d[e - 1] == b'}' && d[e] == b',' || e == d.len() - 1),
+                    "{doc} {ends:?}"
+                );
+                assert_eq!(ends.last(), Some(&(doc.len() - 1)), "{doc}");
                 assert_eq!(scan.read, doc.len(), "{k:?} {doc}");
                 // Each document here is UTF-8: AVX-512 finds so, the others for ASCII.
                 let utf8 = k == Kernel::Avx512 || doc.is_ascii();
@@ -1156,7 +1207,8 @@ mod tests {
                     false,
                     &mut pad,
                     &mut bits,
-                    &mut out
+                    &mut out,
+                    None,
                 )
                 .is_err());
                 assert!(out.is_empty());

@@ -169,6 +169,10 @@ pub struct Flattener {
     /// The input of the fast path, padded, and the index of its special bytes.
     pad: Vec<u8>,
     bits: Vec<u64>,
+    /// The column-aware mode's fast pass over an item: what it writes (not used) and
+    /// where each attribute's value ends.
+    fast_out: Vec<u8>,
+    ends: Vec<usize>,
 }
 
 impl Flattener {
@@ -196,6 +200,8 @@ impl Flattener {
             kernel: Kernel::detected(),
             pad: Vec::new(),
             bits: Vec::new(),
+            fast_out: Vec::new(),
+            ends: Vec::new(),
         };
         f.set_columns(f.opts.columns.clone());
         f
@@ -563,6 +569,24 @@ impl Flattener {
         out: &mut Vec<u8>,
     ) -> Result<(usize, bool), Error> {
         if let Some(lookup) = &self.lookup {
+            // The fast path over the whole item, for where its values end: when it takes
+            // the item, each value kept in `_extra` is copied as it stands (what the
+            // transcoder would write of it), not read again.
+            let ends = (self.kernel != Kernel::Scalar && !unwrap_binary && {
+                self.fast_out.clear();
+                fast::transcode(
+                    self.kernel,
+                    &input[at..],
+                    self.reserved.as_ref(),
+                    false,
+                    &mut self.pad,
+                    &mut self.bits,
+                    &mut self.fast_out,
+                    Some(&mut self.ends),
+                )
+                .is_ok()
+            })
+            .then_some(&self.ends[..]);
             let mut w = ColumnWriter {
                 c: Cursor::at(input, at),
                 out,
@@ -570,6 +594,7 @@ impl Flattener {
                 scratch: &mut self.scratch,
                 doc: &mut self.doc,
                 unwrap_binary,
+                ends,
             };
             w.top_item(depth, self.reserved.as_ref(), lookup)?;
             return Ok((w.c.i, false));
@@ -584,6 +609,7 @@ impl Flattener {
                 &mut self.pad,
                 &mut self.bits,
                 out,
+                None,
             );
             if let Ok(scan) = fast {
                 return Ok((at + scan.read, scan.utf8));
