@@ -300,15 +300,14 @@ impl Flattener {
     /// UTF-8 check: when the fast path wrote the item and its window pass found the bytes
     /// from the item on to be UTF-8 (all ASCII, or checked there by the AVX-512 kernel),
     /// the line needs no check (the bytes before the item are the parsed `{"Item":`);
-    /// otherwise it is checked after (neither path relies on the bytes being UTF-8). `None`, with `out` unchanged,
-    /// for anything else (another shape, invalid UTF-8, a key after `Item`, any error):
+    /// otherwise it is checked after (neither path, nor the column writer, relies on the
+    /// bytes being UTF-8). `None`, with `out` unchanged, for anything else (another shape, invalid UTF-8, a key after `Item`, any error):
     /// the general path then reads the line from the start, and finds the same row or
     /// error it always did.
     #[inline]
     fn early_export(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<Flattened> {
         const PREFIX: &[u8] = br#"{"Item":"#;
         if self.opts.shape != ShapeHint::Auto
-            || self.lookup.is_some()
             || self.kernel == Kernel::Scalar
             || !input.starts_with(PREFIX)
         {
@@ -558,8 +557,9 @@ impl Flattener {
     }
 
     /// Transcodes the attribute map at `at` (without its closing brace); returns the
-    /// offset just after it, and whether the fast path wrote it and found every byte of
-    /// the document from `at` on ASCII (false when another path wrote it).
+    /// offset just after it, and whether the fast path's window pass (which runs in the
+    /// column-aware mode too) found the document from `at` on to be UTF-8 (false when
+    /// it did not run, gave up, or could not tell).
     fn transcode(
         &mut self,
         input: &[u8],
@@ -572,6 +572,8 @@ impl Flattener {
             // The fast path over the whole item, for where its values end: when it takes
             // the item, each value kept in `_extra` is copied as it stands (what the
             // transcoder would write of it), not read again.
+            // Its window pass's UTF-8 finding holds for what the column writer reads.
+            let mut utf8 = false;
             let ends = (self.kernel != Kernel::Scalar && !unwrap_binary && {
                 self.fast_out.clear();
                 fast::transcode(
@@ -584,6 +586,7 @@ impl Flattener {
                     &mut self.fast_out,
                     Some(&mut self.ends),
                 )
+                .map(|scan| utf8 = scan.utf8)
                 .is_ok()
             })
             .then_some(&self.ends[..]);
@@ -597,7 +600,7 @@ impl Flattener {
                 ends,
             };
             w.top_item(depth, self.reserved.as_ref(), lookup)?;
-            return Ok((w.c.i, false));
+            return Ok((w.c.i, utf8));
         }
         let numbers_as_strings = self.opts.numbers == NumberFormat::String;
         if self.kernel != Kernel::Scalar && !unwrap_binary {
