@@ -657,15 +657,25 @@ const BS: u64 = word(br#"{"BS":["#);
 const TRUE: u64 = word(b"true}");
 const FALSE: u64 = word(b"false}");
 
+/// The walk's state. What keeps its reads and writes in bounds without a check each
+/// (the accessors below rely on it; `debug_assert!`s check it in tests and fuzzing):
+/// - `b` holds at least `n + 65` bytes, the index `n / 64 + 2` words, `out` at least
+///   `n + 64` bytes ([`transcode`] sizes them so);
+/// - every step of the walk moves `i` past bytes it matched (never the zeros after the
+///   document), or just past a quote that a scan found, which is below `n`: so `i <= n`
+///   whenever it reads, and it reads at most 16 bytes past `i`, or a 64-byte block
+///   from a position up to `n`;
+/// - the scans for special bytes start at most at `n`, and `b[n]` is special (a zero);
+/// - `o <= i`: nothing written is longer than what it stands for.
 struct Walk<'a> {
-    /// The item and the rest of the document (`n` bytes), then at least 64 zeros.
+    /// The item and the rest of the document (`n` bytes), then at least 65 zeros.
     b: &'a [u8],
     n: usize,
     /// Bit k of `bits[w]`: byte `64 w + k` of `b` is special (see [`Block::mask64`]).
     bits: &'a [u64],
     /// Read position in `b`.
     i: usize,
-    /// The output vector's spare capacity: at least `b.len()` bytes.
+    /// The output vector's spare capacity: at least `n + 64` bytes.
     out: &'a mut [MaybeUninit<u8>],
     /// Write position in `out`. Every byte below it has been written, and it never
     /// passes `i` (nothing written is longer than what it stands for), so a block
@@ -679,28 +689,36 @@ struct Walk<'a> {
 impl Walk<'_> {
     #[inline(always)]
     fn at(&self, i: usize) -> u8 {
-        self.b[i]
+        debug_assert!(i <= self.n + 16);
+        // SAFETY: `i` is at most 16 bytes past a read position, and `b` holds `n + 65`
+        // bytes (see [`Walk`]).
+        unsafe { *self.b.get_unchecked(i) }
     }
 
     /// The eight bytes at `i`, little-endian.
     #[inline(always)]
     fn word(&self, i: usize) -> u64 {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&self.b[i..i + 8]);
-        u64::from_le_bytes(w)
+        debug_assert!(i <= self.n + 8);
+        // SAFETY: as in `at`, `i + 8` is within `b`; unaligned reads are allowed.
+        u64::from_le(unsafe { self.b.as_ptr().add(i).cast::<u64>().read_unaligned() })
     }
 
     #[inline(always)]
     fn put(&mut self, c: u8) {
-        self.out[self.o] = MaybeUninit::new(c);
+        debug_assert!(self.o <= self.n);
+        // SAFETY: `o <= i <= n`, and `out` holds `n + 64` bytes (see [`Walk`]).
+        unsafe { *self.out.get_unchecked_mut(self.o) = MaybeUninit::new(c) };
         self.o += 1;
     }
 
     #[inline(always)]
     fn put_word(&mut self, w: u64, len: usize) {
-        let dst = &mut self.out[self.o..self.o + 8];
-        for (k, d) in dst.iter_mut().enumerate() {
-            *d = MaybeUninit::new((w >> (8 * k)) as u8);
+        debug_assert!(self.o <= self.n);
+        // SAFETY: as in `put`, `o + 8` is within `out`; `MaybeUninit<u8>` has the layout
+        // of `u8`, and unaligned writes are allowed.
+        unsafe {
+            let dst = self.out.as_mut_ptr().add(self.o).cast::<u64>();
+            dst.write_unaligned(w.to_le());
         }
         self.o += len;
     }
@@ -711,10 +729,16 @@ impl Walk<'_> {
     #[inline(always)]
     fn special_from(&self, mut from: usize) -> usize {
         loop {
+            debug_assert!(from <= self.n);
             let (w, off) = (from / 64, from % 64);
-            let lo = self.bits[w] >> off;
+            // SAFETY: `from <= n` (the scan starts there at most, and it goes on only
+            // while `b[n]`, which is special, is not among the 64 bytes), so `w + 1` is
+            // at most `n / 64 + 1`, within the index (see [`Walk`]).
+            let (lo, hi) =
+                unsafe { (*self.bits.get_unchecked(w), *self.bits.get_unchecked(w + 1)) };
+            let lo = lo >> off;
             // `<< 1 << (63 - off)`: no shift by 64 when `off` is 0 (then `lo` has all).
-            let hi = self.bits[w + 1] << 1 << (63 - off);
+            let hi = hi << 1 << (63 - off);
             let m = lo | hi;
             if m != 0 {
                 return from + m.trailing_zeros() as usize;
@@ -731,13 +755,22 @@ impl Walk<'_> {
     fn copy(&mut self, from: usize, len: usize) {
         let mut k = 0;
         loop {
-            let src = &self.b[from + k..from + k + 64];
-            let dst = &mut self.out[self.o + k..self.o + k + 64];
-            let mut w = [0u8; 64];
-            w.copy_from_slice(src);
-            // SAFETY: `dst` holds 64 bytes (the indexing checked it); `MaybeUninit<u8>`
-            // has the layout of `u8`, and unaligned writes are allowed.
-            unsafe { dst.as_mut_ptr().cast::<[u8; 64]>().write_unaligned(w) };
+            debug_assert!(from + k <= self.n && self.o + k <= self.n);
+            // SAFETY: the copied range ends at most at `n` (it is text the walk read), and
+            // `o <= from` (`o <= i`, and the walk copies what it reads at or after `i`),
+            // so each block starts at most at `n`: 64 bytes from there are within `b`
+            // and within `out` (see [`Walk`]). `MaybeUninit<u8>` has the layout of `u8`,
+            // and unaligned reads and writes are allowed.
+            unsafe {
+                let w = self
+                    .b
+                    .as_ptr()
+                    .add(from + k)
+                    .cast::<[u8; 64]>()
+                    .read_unaligned();
+                let dst = self.out.as_mut_ptr().add(self.o + k).cast::<[u8; 64]>();
+                dst.write_unaligned(w);
+            }
             k += 64;
             if k >= len {
                 break;
