@@ -483,9 +483,14 @@ fn json_quote(text: &[u8], out: &mut Vec<u8>) {
 #[inline]
 fn quote_into(text: &[u8], buf: &mut [u8]) -> usize {
     #[cfg(target_arch = "x86_64")]
+    if has_quote_avx512() {
+        // SAFETY: `has_quote_avx512` found every feature it is compiled with.
+        return unsafe { quote_avx512(text, buf) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("ssse3") {
         // SAFETY: SSSE3 was found just above.
-        return unsafe { quote_ssse3(text, buf) };
+        return unsafe { quote_ssse3_from(text, buf, 0, 0) };
     }
     quote_bytes(text, buf, 0, 0)
 }
@@ -525,13 +530,13 @@ static SPREAD: [[u8; 16]; 256] = {
     t
 };
 
-/// [`quote_into`] eight bytes at a time without a branch on them: the bytes spread by a
-/// shuffle from [`SPREAD`], a backslash in each gap.
+/// [`quote_into`] eight bytes at a time without a branch on them, from `text[k..]` and
+/// `buf[j..]` (`j <= 2 * k`): the bytes spread by a shuffle from [`SPREAD`], a backslash
+/// in each gap.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "ssse3,popcnt")]
-unsafe fn quote_ssse3(text: &[u8], buf: &mut [u8]) -> usize {
+unsafe fn quote_ssse3_from(text: &[u8], buf: &mut [u8], mut k: usize, mut j: usize) -> usize {
     use std::arch::x86_64::*;
-    let (mut k, mut j) = (0, 0);
     let quote = _mm_set1_epi8(b'"' as i8);
     let backslash = _mm_set1_epi8(b'\\' as i8);
     let gap = _mm_set1_epi8(0x80u8 as i8);
@@ -554,6 +559,59 @@ unsafe fn quote_ssse3(text: &[u8], buf: &mut [u8]) -> usize {
         k += 8;
     }
     quote_bytes(text, buf, k, j)
+}
+
+/// Whether the CPU runs [`quote_avx512`].
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_quote_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vbmi2")
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("bmi2")
+        && std::arch::is_x86_feature_detected!("popcnt")
+}
+
+/// [`quote_into`] 32 bytes at a time: the marks of the `"` and `\\` among them give (by
+/// `pext` of the interleaved slots) the places of the 32 bytes among up to 64, which
+/// `vpexpandb` spreads them to; the places between get a backslash.
+///
+/// # Safety
+/// The CPU has the features [`has_quote_avx512`] checks.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,avx2,bmi2,popcnt")]
+unsafe fn quote_avx512(text: &[u8], buf: &mut [u8]) -> usize {
+    use std::arch::x86_64::*;
+    let (mut k, mut j) = (0, 0);
+    let quote = _mm256_set1_epi8(b'"' as i8);
+    let backslash = _mm256_set1_epi8(b'\\' as i8);
+    let backslashes = _mm512_set1_epi8(b'\\' as i8);
+    while let Some(src) = text.get(k..k + 32) {
+        // `buf` holds 2 * len + 16 bytes and `j <= 2 * k`, so 64 fit at `j`.
+        let dst = &mut buf[j..j + 64];
+        // SAFETY: the features are the caller's; `src` holds the 32 bytes loaded and
+        // `dst` the 64 stored (both checked by the indexing above).
+        let marked = unsafe {
+            let v = _mm256_loadu_si256(src.as_ptr().cast());
+            let special =
+                _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash));
+            let marks = u64::from(_mm256_movemask_epi8(special) as u32);
+            // Two slots per byte, a backslash's (used when marked) then the byte's; the
+            // bytes' slots among the used ones are where they go.
+            const BYTE_SLOTS: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+            let used = BYTE_SLOTS | _pdep_u64(marks, !BYTE_SLOTS);
+            let places = _pext_u64(BYTE_SLOTS, used);
+            let spread = _mm512_maskz_expand_epi8(places, _mm512_castsi256_si512(v));
+            let out = _mm512_mask_blend_epi8(places, backslashes, spread);
+            _mm512_storeu_si512(dst.as_mut_ptr().cast(), out);
+            marks.count_ones() as usize
+        };
+        j += 32 + marked;
+        k += 32;
+    }
+    // SAFETY: SSSE3 comes with AVX2.
+    unsafe { quote_ssse3_from(text, buf, k, j) }
 }
 
 /// True when a key contains a dot, escaped or not.
@@ -702,7 +760,7 @@ mod tests {
             "é\"中文\\🎁".repeat(9).into_bytes(),
         ];
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for len in 0..80 {
+        for len in 0..200 {
             let mut t = Vec::new();
             for _ in 0..len {
                 x ^= x << 13;
@@ -715,9 +773,32 @@ mod tests {
         for t in texts {
             let mut fast = vec![0u8; 2 * t.len() + 16];
             let mut slow = vec![0u8; 2 * t.len() + 16];
-            let n = super::quote_into(&t, &mut fast);
             let m = super::quote_bytes(&t, &mut slow, 0, 0);
+            let n = super::quote_into(&t, &mut fast);
             assert_eq!(fast[..n], slow[..m], "{:?}", String::from_utf8_lossy(&t));
+            #[cfg(target_arch = "x86_64")]
+            {
+                // SAFETY: SSSE3 is checked first.
+                if std::arch::is_x86_feature_detected!("ssse3") {
+                    let n = unsafe { super::quote_ssse3_from(&t, &mut fast, 0, 0) };
+                    assert_eq!(
+                        fast[..n],
+                        slow[..m],
+                        "ssse3 {:?}",
+                        String::from_utf8_lossy(&t)
+                    );
+                }
+                // SAFETY: its features are checked first.
+                if super::has_quote_avx512() {
+                    let n = unsafe { super::quote_avx512(&t, &mut fast) };
+                    assert_eq!(
+                        fast[..n],
+                        slow[..m],
+                        "avx512 {:?}",
+                        String::from_utf8_lossy(&t)
+                    );
+                }
+            }
             let mut out = b"x".to_vec();
             super::json_quote(&t, &mut out);
             if let Ok(text) = std::str::from_utf8(&t) {
