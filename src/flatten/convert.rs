@@ -155,11 +155,13 @@ impl<'a> ColumnWriter<'a, '_> {
                 }
                 self.extra.extend_from_slice(key.quoted(b));
                 self.extra.push(b':');
-                let value_end = self.ends.and_then(|ends| ends.get(attr)).map(|e| open + e);
-                match value_end.and_then(|end| Some((end, b.get(start..end)?))) {
-                    Some((end, value)) => {
+                match self
+                    .ends
+                    .and_then(|ends| b.get(start..open + *ends.get(attr)?))
+                {
+                    Some(value) => {
                         self.extra.extend_from_slice(value);
-                        self.c.i = end;
+                        self.c.i = start + value.len();
                     }
                     None => self.with(true, |t| t.value(depth + 1))?,
                 }

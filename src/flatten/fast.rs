@@ -166,7 +166,7 @@ pub(crate) fn transcode(
     };
     let len = out.len() + written;
     // SAFETY: the walk initialised every byte of the spare capacity below `written`
-    // (see `Walk::o`), and `written` is within it (the slice writes are checked).
+    // (see `Walk::o`), and `written` is within it (see [`Walk`]).
     unsafe { out.set_len(len) };
     Ok(Scanned { read, utf8 })
 }

@@ -301,9 +301,9 @@ impl Flattener {
     /// from the item on to be UTF-8 (all ASCII, or checked there by the AVX-512 kernel),
     /// the line needs no check (the bytes before the item are the parsed `{"Item":`);
     /// otherwise it is checked after (neither path, nor the column writer, relies on the
-    /// bytes being UTF-8). `None`, with `out` unchanged, for anything else (another shape, invalid UTF-8, a key after `Item`, any error):
-    /// the general path then reads the line from the start, and finds the same row or
-    /// error it always did.
+    /// bytes being UTF-8). `None`, with `out` unchanged, for anything else (another
+    /// shape, invalid UTF-8, a key after `Item`, any error): the general path then reads
+    /// the line from the start, and finds the same row or error it always did.
     #[inline]
     fn early_export(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<Flattened> {
         const PREFIX: &[u8] = br#"{"Item":"#;
@@ -569,10 +569,10 @@ impl Flattener {
         out: &mut Vec<u8>,
     ) -> Result<(usize, bool), Error> {
         if let Some(lookup) = &self.lookup {
-            // The fast path over the whole item, for where its values end: when it takes
-            // the item, each value kept in `_extra` is copied as it stands (what the
-            // transcoder would write of it), not read again.
-            // Its window pass's UTF-8 finding holds for what the column writer reads.
+            // The fast path over the whole item, for where its values end (what it writes
+            // is not used): when it takes the item, each value kept in `_extra` is copied
+            // as it stands (what the transcoder would write of it), not read again; and
+            // its window pass's UTF-8 finding holds for what the column writer reads.
             let mut utf8 = false;
             let ends = (self.kernel != Kernel::Scalar && !unwrap_binary && {
                 self.fast_out.clear();
