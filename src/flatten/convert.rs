@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use super::decimal::Dec;
 use super::error::{Error, ErrorKind};
+use super::fast::Attr;
 use super::item::{open_item, Reserved, Style, Transcoder};
 use super::plan::{ColumnPlan, Ty, EXTRA_FIELD};
 use super::scan::{Cursor, Result, Str, MAX_JSON_DEPTH};
@@ -68,10 +69,11 @@ pub(crate) struct ColumnWriter<'a, 'o> {
     pub(crate) doc: &'o mut Vec<u8>,
     /// B values are base64 of base64 (Kinesis records).
     pub(crate) unwrap_binary: bool,
-    /// When the fast path took the item: the offset from the item's `{` just after each
-    /// attribute's value, in order. A value kept in `_extra` is then copied as it stands,
-    /// which is what the transcoder writes of it (compact DynamoDB JSON, checked).
-    pub(crate) ends: Option<&'o [usize]>,
+    /// When the fast path took the item: where each attribute stands (offsets from the
+    /// item's `{`), and the plain row it wrote. A value kept in `_extra` is then copied
+    /// as it stands, which is what the transcoder writes of it (compact DynamoDB JSON,
+    /// checked), and a plain value that its column takes as it is, from that row.
+    pub(crate) fast: Option<(&'o [Attr], &'o [u8])>,
 }
 
 /// Significant digits up to which a Float64 gives back the same decimal text.
@@ -117,12 +119,23 @@ impl<'a> ColumnWriter<'a, '_> {
         let open = open_item(&mut self.c, self.out)?;
         self.extra.clear();
         self.extra.push(b'{');
+        if let Some((attrs, plain)) = self.fast {
+            let mark = self.out.len();
+            if self.top_item_fast(open, attrs, plain, depth, lookup)? {
+                return Ok(());
+            }
+            // Not reached (the fast path's records are within what it read and wrote);
+            // if it were, the item is read the general way.
+            debug_assert!(false, "fast path records out of bounds at {open}");
+            self.out.truncate(mark);
+            self.extra.truncate(1);
+            self.c.i = open + 1;
+        }
         let b = self.c.b;
         let mut wrote = false;
         // Bit 2j: attribute named like metadata field j; bit 2j+1: like its renamed form.
         let mut seen = 0u32;
         let mut keys_written = 0u64;
-        let mut attr = 0;
         loop {
             let key = self.c.string("an attribute name")?;
             let decoded = key.decoded(b);
@@ -155,18 +168,8 @@ impl<'a> ColumnWriter<'a, '_> {
                 }
                 self.extra.extend_from_slice(key.quoted(b));
                 self.extra.push(b':');
-                match self
-                    .ends
-                    .and_then(|ends| b.get(start..open + *ends.get(attr)?))
-                {
-                    Some(value) => {
-                        self.extra.extend_from_slice(value);
-                        self.c.i = start + value.len();
-                    }
-                    None => self.with(true, |t| t.value(depth + 1))?,
-                }
+                self.with(true, |t| t.value(depth + 1))?;
             }
-            attr += 1;
             match self.c.peek()? {
                 b',' => self.c.i += 1,
                 b'}' => {
@@ -179,6 +182,113 @@ impl<'a> ColumnWriter<'a, '_> {
         if let Some(r) = reserved {
             r.check(seen, open)?;
         }
+        self.finish_item(open, wrote, keys_written, lookup)
+    }
+
+    /// [`Self::top_item`] of an item the fast path took, after the item's `{` at `open`:
+    /// the attributes are where it found them. Their names have no escapes and are none
+    /// of the metadata names (the fast path leaves such items to the transcoder), so
+    /// they are written and looked up as they stand. `Ok(false)` if a record does not
+    /// fit the item or the plain row.
+    fn top_item_fast(
+        &mut self,
+        open: usize,
+        attrs: &[Attr],
+        plain: &[u8],
+        depth: usize,
+        lookup: &Lookup,
+    ) -> Result<bool> {
+        let item = &self.c.b[open..];
+        let (mut wrote, mut keys_written) = (false, 0u64);
+        for a in attrs {
+            let spans = (
+                item.get(a.name..a.value.saturating_sub(2)),
+                item.get(a.name.wrapping_sub(1)..a.value.saturating_sub(1)),
+                item.get(a.value..a.end),
+                plain.get(a.out.0..a.out.1),
+            );
+            let (Some(name), Some(quoted), Some(value), Some(plain)) = spans else {
+                return Ok(false);
+            };
+            let mut fit = false;
+            if name != EXTRA_FIELD.as_bytes() {
+                if let Some((i, ty)) = lookup.get(name) {
+                    let mark = self.out.len();
+                    if wrote {
+                        self.out.push(b',');
+                    }
+                    self.out.extend_from_slice(quoted);
+                    self.out.push(b':');
+                    fit = self.convert_fast(ty, open + a.value, value, plain, depth + 1)?;
+                    if fit {
+                        keys_written |= lookup.key_bits[i];
+                        wrote = true;
+                    } else {
+                        self.out.truncate(mark);
+                    }
+                }
+            }
+            if !fit {
+                if self.extra.len() > 1 {
+                    self.extra.push(b',');
+                }
+                self.extra.extend_from_slice(quoted);
+                self.extra.push(b':');
+                self.extra.extend_from_slice(value);
+            }
+        }
+        // Past the item's `}`, which follows the last value.
+        self.c.i = open + attrs.last().map_or(0, |a| a.end) + 1;
+        self.finish_item(open, wrote, keys_written, lookup)?;
+        Ok(true)
+    }
+
+    /// A value of an item the fast path took, at `at`: `value` is its DynamoDB JSON
+    /// (compact, checked), `plain` what the fast path wrote of it, which is what the
+    /// transcoder writes. Copied when the column takes it as it is; a number's text is
+    /// taken from between its quotes; anything else is converted from `at`.
+    fn convert_fast(
+        &mut self,
+        ty: &Ty,
+        at: usize,
+        value: &[u8],
+        plain: &[u8],
+        depth: usize,
+    ) -> Result<bool> {
+        // `{"T":…}`: the tag is at most four bytes, then `":`.
+        let tag = value
+            .get(2..value.len().min(8))
+            .and_then(|t| t.split(|&c| c == b'"').next())
+            .unwrap_or_default();
+        let as_is = match ty.base() {
+            Ty::String => matches!(tag, b"S" | b"B"),
+            Ty::Bool => tag == b"BOOL",
+            Ty::Array(el) => matches!(tag, b"SS" | b"BS") && *el.base() == Ty::String,
+            Ty::Int { .. } | Ty::Decimal { .. } | Ty::Float32 | Ty::Float64 if tag == b"N" => {
+                // `{"N":"…"}`.
+                let text = value
+                    .get(6..value.len().saturating_sub(2))
+                    .unwrap_or_default();
+                return self.number_text(ty.base(), text);
+            }
+            _ => false,
+        };
+        if as_is {
+            self.out.extend_from_slice(plain);
+            return Ok(true);
+        }
+        self.c.i = at;
+        self.convert(ty, depth)
+    }
+
+    /// After the attributes: the key columns' check, then `_extra`.
+    fn finish_item(
+        &mut self,
+        open: usize,
+        wrote: bool,
+        keys_written: u64,
+        lookup: &Lookup,
+    ) -> Result<()> {
         if keys_written.count_ones() as usize != lookup.keys.len() {
             let name = lookup
                 .keys
@@ -277,7 +387,11 @@ impl<'a> ColumnWriter<'a, '_> {
     /// An `N` value into a number type (no Nullable).
     fn number(&mut self, ty: &Ty) -> Result<bool> {
         let s = self.with(false, |t| t.number_str())?;
-        let text = s.content(self.c.b);
+        self.number_text(ty, s.content(self.c.b))
+    }
+
+    /// A number's text (checked) into a number type.
+    fn number_text(&mut self, ty: &Ty, text: &[u8]) -> Result<bool> {
         if let Some(fit) = plain_number(ty, text, self.out) {
             return Ok(fit);
         }

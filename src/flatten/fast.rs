@@ -123,8 +123,9 @@ impl Kernel {
 /// on) with `kernel`, appending to `out` what the transcoder would: `{` and the
 /// attributes, without the closing brace. Returns the bytes of `item` read and what the
 /// window pass found of its UTF-8, or [`Bail`] with `out` unchanged. With `ends`, it
-/// also gets, for each attribute in turn, the offset in `item` just after its value
-/// (for the column-aware mode, which then copies the values it keeps as DynamoDB JSON).
+/// also gets where each attribute stands in `item` and in `out` ([`Attr`]), for the
+/// column-aware mode: it then copies the values it keeps as DynamoDB JSON, and the
+/// plain values of the columns that take them as they are.
 /// `pad` and `bits` are reused buffers.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn transcode(
@@ -135,7 +136,7 @@ pub(crate) fn transcode(
     pad: &mut Vec<u8>,
     bits: &mut Vec<u64>,
     out: &mut Vec<u8>,
-    ends: Option<&mut Vec<usize>>,
+    ends: Option<&mut Vec<Attr>>,
 ) -> Result<Scanned, Bail> {
     // The item, then zeros to the end of its last 64-byte window and one more: at least
     // 65 zeros (the copies read up to 63 bytes past the end of a string, which ends
@@ -182,7 +183,7 @@ fn dispatch<const ENDS: bool>(
     spare: &mut [MaybeUninit<u8>],
     q: bool,
     reserved: Option<&Reserved>,
-    ends: &mut Vec<usize>,
+    ends: &mut Vec<Attr>,
 ) -> Result<(usize, usize, bool), Bail> {
     match kernel {
         Kernel::Scalar => Err(Bail),
@@ -199,6 +200,22 @@ fn dispatch<const ENDS: bool>(
         #[cfg(not(target_arch = "x86_64"))]
         _ => Err(Bail),
     }
+}
+
+/// Where one attribute of the item stands, as the column-aware mode's fast pass
+/// records it: offsets in the item, and in the output from where the walk began
+/// writing. The name is `item[name..value - 2]` (it has no escape: the walk leaves
+/// those to the transcoder), in quotes at `name - 1..value - 1`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Attr {
+    /// The name's first byte, after its quote.
+    pub(crate) name: usize,
+    /// The value object's `{`.
+    pub(crate) value: usize,
+    /// Just after the value object's `}`.
+    pub(crate) end: usize,
+    /// The plain value written: `out.0..out.1`.
+    pub(crate) out: (usize, usize),
 }
 
 /// What [`transcode`] read.
@@ -222,7 +239,7 @@ fn run<K: Block, const ENDS: bool>(
     out: &mut [MaybeUninit<u8>],
     quote_numbers: bool,
     reserved: Option<&Reserved>,
-    ends: &mut Vec<usize>,
+    ends: &mut Vec<Attr>,
 ) -> Result<(usize, usize, bool), Bail> {
     // SAFETY: the kernel `K` was chosen for a CPU that has its instruction set.
     let mut utf8 = unsafe { K::Utf8::new() };
@@ -264,7 +281,7 @@ macro_rules! entry {
             out: &mut [MaybeUninit<u8>],
             quote_numbers: bool,
             reserved: Option<&Reserved>,
-            ends: &mut Vec<usize>,
+            ends: &mut Vec<Attr>,
         ) -> Result<(usize, usize, bool), Bail> {
             run::<$block, ENDS>(b, n, bits, out, quote_numbers, reserved, ends)
         }
@@ -682,8 +699,8 @@ struct Walk<'a> {
     /// written at `o` stays within `out`.
     o: usize,
     quote_numbers: bool,
-    /// With `ENDS`: the offset after each attribute's value (see [`transcode`]).
-    ends: &'a mut Vec<usize>,
+    /// With `ENDS`: where each attribute stands (see [`transcode`]).
+    ends: &'a mut Vec<Attr>,
 }
 
 impl Walk<'_> {
@@ -905,7 +922,7 @@ impl Walk<'_> {
     }
 
     /// The item's attribute map at `i`, with every value in it; with `ENDS`, where each
-    /// attribute's value ends.
+    /// attribute stands.
     #[inline(always)]
     fn item<K: Block, const ENDS: bool>(
         &mut self,
@@ -928,6 +945,14 @@ impl Walk<'_> {
                         if r.is_taken(&self.b[start..self.i - 2]) {
                             return Err(Bail);
                         }
+                    }
+                    if ENDS {
+                        self.ends.push(Attr {
+                            name: start,
+                            value: self.i,
+                            end: 0,
+                            out: (self.o, 0),
+                        });
                     }
                 }
             }
@@ -997,7 +1022,10 @@ impl Walk<'_> {
             loop {
                 // At the wrapper's `}` (checked below) of a value of the item.
                 if ENDS && level == 0 {
-                    self.ends.push(self.i + 1);
+                    if let Some(a) = self.ends.last_mut() {
+                        a.end = self.i + 1;
+                        a.out.1 = self.o;
+                    }
                 }
                 // Most often `},` and another member.
                 if self.word(self.i) & 0xffff == word(b"},") {
@@ -1199,7 +1227,7 @@ mod tests {
             }
             for ((doc, want), attrs) in cases.iter().zip([1, 1, 3, 4, 3]) {
                 let (mut pad, mut bits, mut out) = (Vec::new(), Vec::new(), b"[".to_vec());
-                let mut ends = vec![7];
+                let mut ends = vec![Attr::default()];
                 let scan = transcode(
                     k,
                     doc.as_bytes(),
@@ -1211,16 +1239,29 @@ mod tests {
                     Some(&mut ends),
                 )
                 .unwrap_or_else(|_| panic!("{k:?} left {doc} to the transcoder"));
-                // Each value's end: after its wrapper's brace, before a comma or (the
-                // last one) the item's closing brace.
+                // Each attribute: its name in quotes and a colon, its value object, then
+                // a comma or (the last one) the item's closing brace; the plain values
+                // written, with the names, make up the row.
                 assert_eq!(ends.len(), attrs, "{k:?} {doc} {ends:?}");
                 let d = doc.as_bytes();
-                assert!(
-                    ends.iter()
-                        .all(|&e| d[e - 1] == b'}' && d[e] == b',' || e == d.len() - 1),
-                    "{doc} {ends:?}"
-                );
-                assert_eq!(ends.last(), Some(&(doc.len() - 1)), "{doc}");
+                let mut row = b"{".to_vec();
+                for (j, a) in ends.iter().enumerate() {
+                    assert_eq!(d[a.name - 1], b'"', "{doc} {a:?}");
+                    assert_eq!(&d[a.value - 2..a.value + 1], b"\":{", "{doc} {a:?}");
+                    assert_eq!(d[a.end - 1], b'}', "{doc} {a:?}");
+                    let last = j + 1 == ends.len();
+                    assert_eq!(d[a.end], if last { b'}' } else { b',' }, "{doc} {a:?}");
+                    if !last {
+                        assert_eq!(ends[j + 1].name, a.end + 2, "{doc} {a:?}");
+                    }
+                    if j > 0 {
+                        row.push(b',');
+                    }
+                    row.extend_from_slice(&d[a.name - 1..a.value]);
+                    row.extend_from_slice(&out[1 + a.out.0..1 + a.out.1]);
+                }
+                assert_eq!(ends.last().map(|a| a.end), Some(doc.len() - 1), "{doc}");
+                assert_eq!(String::from_utf8_lossy(&row), *want, "{k:?} {ends:?}");
                 assert_eq!(scan.read, doc.len(), "{k:?} {doc}");
                 // Each document here is UTF-8: AVX-512 finds so, the others for ASCII.
                 let utf8 = k == Kernel::Avx512 || doc.is_ascii();

@@ -169,10 +169,10 @@ pub struct Flattener {
     /// The input of the fast path, padded, and the index of its special bytes.
     pad: Vec<u8>,
     bits: Vec<u64>,
-    /// The column-aware mode's fast pass over an item: what it writes (not used) and
-    /// where each attribute's value ends.
+    /// The column-aware mode's fast pass over an item: the plain row it writes, and
+    /// where each attribute stands in the item and in that row.
     fast_out: Vec<u8>,
-    ends: Vec<usize>,
+    ends: Vec<fast::Attr>,
 }
 
 impl Flattener {
@@ -569,10 +569,12 @@ impl Flattener {
         out: &mut Vec<u8>,
     ) -> Result<(usize, bool), Error> {
         if let Some(lookup) = &self.lookup {
-            // The fast path over the whole item, for where its values end (what it writes
-            // is not used): when it takes the item, each value kept in `_extra` is copied
-            // as it stands (what the transcoder would write of it), not read again; and
-            // its window pass's UTF-8 finding holds for what the column writer reads.
+            // The fast path over the whole item, for where its attributes stand and their
+            // plain values: when it takes the item, each value kept in `_extra` is copied
+            // as it stands (what the transcoder would write of it), and a value whose
+            // column takes it as it is (String from S, Bool, Array(String) from SS) is
+            // copied from the plain row, neither read again; and its window pass's UTF-8
+            // finding holds for what the column writer reads.
             let mut utf8 = false;
             let ends = (self.kernel != Kernel::Scalar && !unwrap_binary && {
                 self.fast_out.clear();
@@ -589,7 +591,7 @@ impl Flattener {
                 .map(|scan| utf8 = scan.utf8)
                 .is_ok()
             })
-            .then_some(&self.ends[..]);
+            .then_some((&self.ends[..], &self.fast_out[..]));
             let mut w = ColumnWriter {
                 c: Cursor::at(input, at),
                 out,
@@ -597,7 +599,7 @@ impl Flattener {
                 scratch: &mut self.scratch,
                 doc: &mut self.doc,
                 unwrap_binary,
-                ends,
+                fast: ends,
             };
             w.top_item(depth, self.reserved.as_ref(), lookup)?;
             return Ok((w.c.i, utf8));
