@@ -4,7 +4,7 @@
 //! One pass, like the plain transcoder: a value is converted while it is read; only a
 //! misfit is read a second time, from its start, into `_extra`.
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
 
 use super::decimal::Dec;
 use super::error::{Error, ErrorKind};
@@ -16,7 +16,7 @@ use super::scan::{Cursor, Result, Str, MAX_JSON_DEPTH};
 /// The columns of a plan by name, without those the flattener writes itself.
 #[derive(Clone, Debug)]
 pub(crate) struct Lookup {
-    by_name: HashMap<Box<[u8]>, usize, foldhash::fast::FixedState>,
+    by_name: HashTable<Entry>,
     types: Vec<Ty>,
     /// Key columns: (index, name); key j is bit j of a row's mask of written keys.
     keys: Vec<(usize, String)>,
@@ -24,39 +24,108 @@ pub(crate) struct Lookup {
     key_bits: Vec<u64>,
 }
 
+/// A column's name in [`Lookup`]: its length and two words of it (see [`name_words`]),
+/// which are the whole name up to 16 bytes, so that most names are told apart from
+/// another one by two compares, without a call to compare bytes.
+#[derive(Clone, Debug)]
+struct Entry {
+    len: usize,
+    words: (u64, u64),
+    name: Box<[u8]>,
+    index: usize,
+}
+
+/// Two words that, with the length, make up a name of up to 16 bytes: its first and
+/// last 8 bytes (overlapping below 16), 4 bytes each way below 8, and bytes 0, n / 2
+/// and n - 1 below 4; together they hold each of its bytes.
+#[inline]
+fn name_words(name: &[u8]) -> (u64, u64) {
+    let n = name.len();
+    let at = |k: usize| name.get(k).map_or(0, |&c| u64::from(c));
+    let word = |k: usize| {
+        name.get(k..k + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let half = |k: usize| {
+        name.get(k..k + 4)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+    };
+    if n >= 8 {
+        (word(0), word(n - 8))
+    } else if n >= 4 {
+        (half(0), half(n - 4))
+    } else {
+        (at(0) | at(n / 2) << 8 | at(n.wrapping_sub(1)) << 16, 0)
+    }
+}
+
+/// The hash of a name from its length and words (a folded multiply of each).
+#[inline]
+fn name_hash(len: usize, (a, b): (u64, u64)) -> u64 {
+    let fold = |x: u64, k: u64| {
+        let m = u128::from(x) * u128::from(k);
+        (m as u64) ^ (m >> 64) as u64
+    };
+    fold(a ^ len as u64, 0x9e37_79b9_7f4a_7c15) ^ fold(b, 0xc2b2_ae3d_27d4_eb4f)
+}
+
 impl Lookup {
     /// `skip`: names that are not attribute columns (the metadata fields).
     pub(crate) fn new(plan: &ColumnPlan, skip: &[&str]) -> Lookup {
-        let mut by_name = HashMap::with_hasher(foldhash::fast::FixedState::default());
+        let mut by_name = HashTable::new();
         let mut types = Vec::new();
         for c in plan.columns() {
             if c.name == EXTRA_FIELD || skip.contains(&c.name.as_str()) {
                 continue;
             }
-            by_name.insert(c.name.as_bytes().into(), types.len());
+            let name = c.name.as_bytes();
+            let words = name_words(name);
+            let hash = name_hash(name.len(), words);
+            let entry = Entry {
+                len: name.len(),
+                words,
+                name: name.into(),
+                index: types.len(),
+            };
+            // The plan's names are distinct (`ColumnPlan::parse` refuses a name twice).
+            by_name.insert_unique(hash, entry, |e| name_hash(e.len, e.words));
             types.push(c.ty.clone());
         }
-        let keys = plan
-            .keys()
-            .iter()
-            .filter_map(|k| by_name.get(k.as_bytes()).map(|&i| (i, k.clone())))
-            .take(64)
-            .collect::<Vec<_>>();
-        let mut key_bits = vec![0; types.len()];
-        for (j, &(i, _)) in keys.iter().enumerate() {
-            key_bits[i] = 1 << j;
-        }
-        Lookup {
+        let mut lookup = Lookup {
             by_name,
             types,
-            keys,
-            key_bits,
+            keys: Vec::new(),
+            key_bits: Vec::new(),
+        };
+        lookup.keys = plan
+            .keys()
+            .iter()
+            .filter_map(|k| lookup.index(k.as_bytes()).map(|i| (i, k.clone())))
+            .take(64)
+            .collect();
+        lookup.key_bits = vec![0; lookup.types.len()];
+        for (j, &(i, _)) in lookup.keys.iter().enumerate() {
+            lookup.key_bits[i] = 1 << j;
         }
+        lookup
+    }
+
+    #[inline]
+    fn index(&self, name: &[u8]) -> Option<usize> {
+        let (len, words) = (name.len(), name_words(name));
+        self.by_name
+            .find(name_hash(len, words), |e| {
+                e.len == len && e.words == words && (len <= 16 || *e.name == *name)
+            })
+            .map(|e| e.index)
     }
 
     #[inline]
     fn get(&self, name: &[u8]) -> Option<(usize, &Ty)> {
-        self.by_name.get(name).map(|&i| (i, &self.types[i]))
+        let i = self.index(name)?;
+        Some((i, &self.types[i]))
     }
 }
 
@@ -866,6 +935,58 @@ fn json_number(text: &[u8], out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn name_words_hold_every_byte_up_to_16() {
+        // Every name of each length over two bytes that differ in each bit position
+        // alike: two names of one length with the same words would be one name.
+        for len in 0..=16 {
+            let mut seen = std::collections::HashMap::new();
+            for bits in 0u32..1 << len {
+                let name: Vec<u8> = (0..len)
+                    .map(|k| if bits >> k & 1 == 1 { 0xff } else { 0 })
+                    .collect();
+                if let Some(other) = seen.insert(name_words(&name), name.clone()) {
+                    panic!("{name:?} and {other:?} have the same words");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_finds_each_column_and_no_near_miss() {
+        let names: Vec<String> = (1..=40)
+            .map(|len| {
+                (0..len)
+                    .map(|k| (b'a' + (k * 7 + len) as u8 % 26) as char)
+                    .collect()
+            })
+            .collect();
+        let list = names
+            .iter()
+            .map(|n| format!("{n} String"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let plan = ColumnPlan::parse(&list).unwrap();
+        let lookup = Lookup::new(&plan, &[]);
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(lookup.index(name.as_bytes()), Some(i), "{name}");
+            // The name with one byte changed, one byte more and one less.
+            for k in 0..name.len() {
+                let mut near = name.clone().into_bytes();
+                near[k] = b'_';
+                assert_eq!(lookup.index(&near), None, "{name} at {k}");
+            }
+            assert_eq!(lookup.index(format!("{name}_").as_bytes()), None, "{name}");
+            let shorter = &name.as_bytes()[1..];
+            assert_eq!(
+                lookup.index(shorter),
+                names.iter().position(|n| n.as_bytes() == shorter)
+            );
+        }
+    }
+
     #[test]
     fn quoting_eight_bytes_at_a_time_equals_the_byte_loop() {
         let mut texts: Vec<Vec<u8>> = vec![
