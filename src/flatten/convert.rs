@@ -314,8 +314,9 @@ impl<'a> ColumnWriter<'a, '_> {
 
     /// A value of an item the fast path took, at `at`: `value` is its DynamoDB JSON
     /// (compact, checked), `plain` what the fast path wrote of it, which is what the
-    /// transcoder writes. Copied when the column takes it as it is; a number's text is
-    /// taken from between its quotes; anything else is converted from `at`.
+    /// transcoder writes. Copied when the column takes it as it is, quoted for a String
+    /// column of a map or list; a number's text is taken from between its quotes;
+    /// anything else is converted from `at`.
     fn convert_fast(
         &mut self,
         ty: &Ty,
@@ -330,6 +331,11 @@ impl<'a> ColumnWriter<'a, '_> {
             .and_then(|t| t.split(|&c| c == b'"').next())
             .unwrap_or_default();
         let as_is = match ty.base() {
+            Ty::String if matches!(tag, b"M" | b"L") => {
+                // The plain document, as a JSON string (see `tagged`).
+                json_quote(plain, self.out);
+                return Ok(true);
+            }
             Ty::String => matches!(tag, b"S" | b"B"),
             Ty::Bool => tag == b"BOOL",
             Ty::Array(el) => matches!(tag, b"SS" | b"BS") && *el.base() == Ty::String,

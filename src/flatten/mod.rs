@@ -572,8 +572,9 @@ impl Flattener {
             // The fast path over the whole item, for where its attributes stand and their
             // plain values: when it takes the item, each value kept in `_extra` is copied
             // as it stands (what the transcoder would write of it), and a value whose
-            // column takes it as it is (String from S, Bool, Array(String) from SS) is
-            // copied from the plain row, neither read again; and its window pass's UTF-8
+            // column takes it as it is (String from S, Bool, Array(String) from SS, and
+            // quoted, String from M or L) is copied from the plain row, neither read
+            // again; and its window pass's UTF-8
             // finding holds for what the column writer reads.
             let mut utf8 = false;
             let ends = (self.kernel != Kernel::Scalar && !unwrap_binary && {
