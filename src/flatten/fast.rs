@@ -655,8 +655,11 @@ const fn word(s: &[u8]) -> u64 {
     w
 }
 
-/// The longest number text [`short_number`] checks: its masks are one `u32`.
-const SHORT: usize = 32;
+/// The longest number text [`short_number`] checks: 38 characters, DynamoDB's most
+/// digits (a plain number no longer than that is one DynamoDB stores, see
+/// [`dynamo_number`]); it classifies the 48 bytes from the text's start.
+const SHORT: usize = 38;
+const SHORT_READ: usize = 48;
 
 const LOW5: u64 = (1 << 40) - 1;
 const LOW6: u64 = (1 << 48) - 1;
@@ -830,7 +833,7 @@ impl Walk<'_> {
             return Err(Bail);
         }
         let text = &self.b[start..e];
-        if !short_number(&self.b[start..start + SHORT], text.len())
+        if !short_number(&self.b[start..start + SHORT_READ], text.len())
             && (!is_json_number(text) || dynamo_number(text).is_err())
         {
             return Err(Bail);
@@ -861,7 +864,7 @@ impl Walk<'_> {
         }
         let strip = usize::from(is_n & !self.quote_numbers);
         self.copy(q + strip, e + 1 - q - 2 * strip);
-        if is_n && !short_number(&self.b[q + 1..q + 1 + SHORT], e - q - 1) {
+        if is_n && !short_number(&self.b[q + 1..q + 1 + SHORT_READ], e - q - 1) {
             let text = &self.b[q + 1..e];
             if !is_json_number(text) || dynamo_number(text).is_err() {
                 return Err(Bail);
@@ -1065,17 +1068,28 @@ impl Walk<'_> {
 
 /// True when the first `len` bytes of `w` are a JSON number without exponent of at most
 /// [`SHORT`] characters (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`), which DynamoDB always stores
-/// (at most 38 digits, no exponent: see [`dynamo_number`]). Checked on masks of the 32
-/// bytes at once; false sends the text to the full check.
+/// (at most 38 digits, no exponent: see [`dynamo_number`]). Checked on masks of the 48
+/// bytes of `w` at once; false sends the text to the full check.
 #[inline(always)]
 fn short_number(w: &[u8], len: usize) -> bool {
-    let (d0, p0, m0, z0) = classify_16(&w[..16]);
-    let (d1, p1, m1, z1) = classify_16(&w[16..SHORT]);
-    let (digits, dots, minus, zeros) = (d0 | d1 << 16, p0 | p1 << 16, m0 | m1 << 16, z0 | z1 << 16);
+    let c = [
+        classify_16(&w[..16]),
+        classify_16(&w[16..32]),
+        classify_16(&w[32..SHORT_READ]),
+    ];
+    let join = |f: fn(&(u32, u32, u32, u32)) -> u32| {
+        c.iter()
+            .enumerate()
+            .fold(0u64, |m, (k, x)| m | u64::from(f(x)) << (16 * k))
+    };
+    let digits = join(|x| x.0);
+    let dots = join(|x| x.1);
+    let minus = join(|x| x.2);
+    let zeros = join(|x| x.3);
     // Every test without a branch (`&` on the truth values): the branches would follow
     // the lengths and digits of the data, and be mispredicted.
     let len_ok = len.wrapping_sub(1) < SHORT;
-    let all = ((1u64 << len.min(SHORT)) - 1) as u32;
+    let all = (1u64 << len.min(SHORT)) - 1;
     let (digits, dots, minus, zeros) = (digits & all, dots & all, minus & all, zeros & all);
     let sign = minus & 1;
     // Only digits, one optional point, one optional leading minus.
@@ -1410,7 +1424,7 @@ mod tests {
     }
 
     /// Whenever the short check takes a text, the full check takes it too; and it takes
-    /// every plain number of up to 32 characters.
+    /// every plain number of up to 38 characters.
     #[test]
     fn short_numbers_are_numbers() {
         let texts = [
@@ -1425,6 +1439,13 @@ mod tests {
             "-4692882165021473.62379083975852",
             "12345678901234567890123456789012",
             "123456789012345678901234567890123",
+            "5078033157643.649617422463985880546335",
+            "-507803315764.649617422463985880546335",
+            "12345678901234567890123456789012345678",
+            "123456789012345678901234567890123456789",
+            "1234567890123456789012345678901234567.8",
+            "0.000000000000000000000000000000000001",
+            "100000000000000000000000000000000000000000000000",
             "01",
             "-",
             ".5",
@@ -1443,9 +1464,9 @@ mod tests {
             "١",
         ];
         for text in texts {
-            let mut w = [0u8; SHORT + 8];
-            w[..text.len().min(SHORT + 8)]
-                .copy_from_slice(&text.as_bytes()[..text.len().min(SHORT + 8)]);
+            let mut w = [0u8; SHORT_READ];
+            w[..text.len().min(SHORT_READ)]
+                .copy_from_slice(&text.as_bytes()[..text.len().min(SHORT_READ)]);
             let short = short_number(&w, text.len());
             let full = is_json_number(text.as_bytes()) && dynamo_number(text.as_bytes()).is_ok();
             assert!(!short || full, "{text}");
