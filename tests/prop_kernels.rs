@@ -147,7 +147,8 @@ fn key_lit() -> impl Strategy<Value = String> {
             "\"vers\\u0069on\"", "\"a\\\"b\"", "\"é\"", "\"\"", "\"Item\"", "\"eventName\"",
             "\"S\"", "\"M\"", "\"v\\\"\\\\é\"", "\"item_x\"", "\"NewImage\"",
             // The columns of the column-aware option set.
-            "\"pk\"", "\"n\"", "\"m\"", "\"l\"", "\"b\"",
+            "\"pk\"", "\"n\"", "\"m\"", "\"l\"", "\"b\"", "\"d\"", "\"z\"", "\"mp\"",
+            "\"a_column_name_of_20\"", "\"a_column-name_of_20\"",
         ])
         .prop_map(String::from),
     ]

@@ -35,9 +35,12 @@ pub fn option_sets() -> Vec<Options> {
         with(|o| o.shape = ShapeHint::Item),
         with(|o| o.shape = ShapeHint::Export),
         with(|o| o.shape = ShapeHint::Change),
-        // The column-aware mode: the fast path finds where each value ends.
+        // The column-aware mode: the fast path finds where each attribute stands, and
+        // the column writer copies, quotes or converts its values.
         with(|o| {
-            let list = "pk String, n Int64, m String, l Array(String), b Bool";
+            let list = "pk String, n Int64, m String, l Array(String), b Bool, \
+                        d Decimal(38, 2), z Nullable(String), mp Map(String, Int64), \
+                        a_column_name_of_20 UInt8";
             o.columns = ColumnPlan::parse(list).ok().map(Arc::new);
         }),
     ]
