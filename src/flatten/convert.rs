@@ -24,12 +24,11 @@ pub(crate) struct Lookup {
     key_bits: Vec<u64>,
 }
 
-/// A column's name in [`Lookup`]: its length and two words of it (see [`name_words`]),
-/// which are the whole name up to 16 bytes, so that most names are told apart from
-/// another one by two compares, without a call to compare bytes.
+/// A column's name in [`Lookup`], with two words of it (see [`name_words`]), which with
+/// its length are the whole name up to 16 bytes: most names are told apart from another
+/// one by compares, without a call to compare bytes.
 #[derive(Clone, Debug)]
 struct Entry {
-    len: usize,
     words: (u64, u64),
     name: Box<[u8]>,
     index: usize,
@@ -84,13 +83,12 @@ impl Lookup {
             let words = name_words(name);
             let hash = name_hash(name.len(), words);
             let entry = Entry {
-                len: name.len(),
                 words,
                 name: name.into(),
                 index: types.len(),
             };
             // The plan's names are distinct (`ColumnPlan::parse` refuses a name twice).
-            by_name.insert_unique(hash, entry, |e| name_hash(e.len, e.words));
+            by_name.insert_unique(hash, entry, |e| name_hash(e.name.len(), e.words));
             types.push(c.ty.clone());
         }
         let mut lookup = Lookup {
@@ -117,7 +115,7 @@ impl Lookup {
         let (len, words) = (name.len(), name_words(name));
         self.by_name
             .find(name_hash(len, words), |e| {
-                e.len == len && e.words == words && (len <= 16 || *e.name == *name)
+                e.name.len() == len && e.words == words && (len <= 16 || *e.name == *name)
             })
             .map(|e| e.index)
     }

@@ -122,7 +122,7 @@ impl Kernel {
 /// Transcodes the attribute map at the start of `item` (the document from the map's `{`
 /// on) with `kernel`, appending to `out` what the transcoder would: `{` and the
 /// attributes, without the closing brace. Returns the bytes of `item` read and what the
-/// window pass found of its UTF-8, or [`Bail`] with `out` unchanged. With `ends`, it
+/// window pass found of its UTF-8, or [`Bail`] with `out` unchanged. With `attrs`, it
 /// also gets where each attribute stands in `item` and in `out` ([`Attr`]), for the
 /// column-aware mode: it then copies the values it keeps as DynamoDB JSON, and the
 /// plain values of the columns that take them as they are.
@@ -136,7 +136,7 @@ pub(crate) fn transcode(
     pad: &mut Vec<u8>,
     bits: &mut Vec<u64>,
     out: &mut Vec<u8>,
-    ends: Option<&mut Vec<Attr>>,
+    attrs: Option<&mut Vec<Attr>>,
 ) -> Result<Scanned, Bail> {
     // The item, then zeros to the end of its last 64-byte window and one more: at least
     // 65 zeros (the copies read up to 63 bytes past the end of a string, which ends
@@ -158,11 +158,11 @@ pub(crate) fn transcode(
     out.reserve(n + PAD);
     let spare = out.spare_capacity_mut();
     let q = quote_numbers;
-    let (read, written, utf8) = match ends {
+    let (read, written, utf8) = match attrs {
         None => dispatch::<false>(kernel, b, n, bits, spare, q, reserved, &mut Vec::new())?,
-        Some(ends) => {
-            ends.clear();
-            dispatch::<true>(kernel, b, n, bits, spare, q, reserved, ends)?
+        Some(attrs) => {
+            attrs.clear();
+            dispatch::<true>(kernel, b, n, bits, spare, q, reserved, attrs)?
         }
     };
     let len = out.len() + written;
@@ -175,7 +175,7 @@ pub(crate) fn transcode(
 /// [`run`] with `kernel`'s block, through the entry compiled for its instruction set.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn dispatch<const ENDS: bool>(
+fn dispatch<const ATTRS: bool>(
     kernel: Kernel,
     b: &[u8],
     n: usize,
@@ -183,20 +183,20 @@ fn dispatch<const ENDS: bool>(
     spare: &mut [MaybeUninit<u8>],
     q: bool,
     reserved: Option<&Reserved>,
-    ends: &mut Vec<Attr>,
+    attrs: &mut Vec<Attr>,
 ) -> Result<(usize, usize, bool), Bail> {
     match kernel {
         Kernel::Scalar => Err(Bail),
-        Kernel::Swar => run::<Swar, ENDS>(b, n, bits, spare, q, reserved, ends),
+        Kernel::Swar => run::<Swar, ATTRS>(b, n, bits, spare, q, reserved, attrs),
         #[cfg(target_arch = "x86_64")]
-        Kernel::Sse2 => run::<Sse2, ENDS>(b, n, bits, spare, q, reserved, ends),
+        Kernel::Sse2 => run::<Sse2, ATTRS>(b, n, bits, spare, q, reserved, attrs),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the kernel is only chosen where `is_available` found AVX2
         // (`Flattener::set_kernel` refuses others).
-        Kernel::Avx2 => unsafe { run_avx2::<ENDS>(b, n, bits, spare, q, reserved, ends) },
+        Kernel::Avx2 => unsafe { run_avx2::<ATTRS>(b, n, bits, spare, q, reserved, attrs) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for AVX2, with AVX-512F and AVX-512BW.
-        Kernel::Avx512 => unsafe { run_avx512::<ENDS>(b, n, bits, spare, q, reserved, ends) },
+        Kernel::Avx512 => unsafe { run_avx512::<ATTRS>(b, n, bits, spare, q, reserved, attrs) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => Err(Bail),
     }
@@ -232,14 +232,14 @@ pub(crate) struct Scanned {
 /// its state in locals (registers); returns the bytes read and written, and whether the
 /// window pass found `b` to be UTF-8.
 #[inline(always)]
-fn run<K: Block, const ENDS: bool>(
+fn run<K: Block, const ATTRS: bool>(
     b: &[u8],
     n: usize,
     bits: &mut [u64],
     out: &mut [MaybeUninit<u8>],
     quote_numbers: bool,
     reserved: Option<&Reserved>,
-    ends: &mut Vec<Attr>,
+    attrs: &mut Vec<Attr>,
 ) -> Result<(usize, usize, bool), Bail> {
     // SAFETY: the kernel `K` was chosen for a CPU that has its instruction set.
     let mut utf8 = unsafe { K::Utf8::new() };
@@ -260,9 +260,9 @@ fn run<K: Block, const ENDS: bool>(
         out,
         o: 0,
         quote_numbers,
-        ends,
+        attrs,
     };
-    walk.item::<K, ENDS>(reserved)?;
+    walk.item::<K, ATTRS>(reserved)?;
     // SAFETY: as above.
     Ok((walk.i, walk.o, unsafe { utf8.valid() }))
 }
@@ -274,16 +274,16 @@ macro_rules! entry {
     ($name:ident, $block:ty, $features:literal) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
-        unsafe fn $name<const ENDS: bool>(
+        unsafe fn $name<const ATTRS: bool>(
             b: &[u8],
             n: usize,
             bits: &mut [u64],
             out: &mut [MaybeUninit<u8>],
             quote_numbers: bool,
             reserved: Option<&Reserved>,
-            ends: &mut Vec<Attr>,
+            attrs: &mut Vec<Attr>,
         ) -> Result<(usize, usize, bool), Bail> {
-            run::<$block, ENDS>(b, n, bits, out, quote_numbers, reserved, ends)
+            run::<$block, ATTRS>(b, n, bits, out, quote_numbers, reserved, attrs)
         }
     };
 }
@@ -702,8 +702,8 @@ struct Walk<'a> {
     /// written at `o` stays within `out`.
     o: usize,
     quote_numbers: bool,
-    /// With `ENDS`: where each attribute stands (see [`transcode`]).
-    ends: &'a mut Vec<Attr>,
+    /// With `ATTRS`: where each attribute stands (see [`transcode`]).
+    attrs: &'a mut Vec<Attr>,
 }
 
 impl Walk<'_> {
@@ -924,10 +924,10 @@ impl Walk<'_> {
         }
     }
 
-    /// The item's attribute map at `i`, with every value in it; with `ENDS`, where each
+    /// The item's attribute map at `i`, with every value in it; with `ATTRS`, where each
     /// attribute stands.
     #[inline(always)]
-    fn item<K: Block, const ENDS: bool>(
+    fn item<K: Block, const ATTRS: bool>(
         &mut self,
         reserved: Option<&Reserved>,
     ) -> Result<(), Bail> {
@@ -949,8 +949,8 @@ impl Walk<'_> {
                             return Err(Bail);
                         }
                     }
-                    if ENDS {
-                        self.ends.push(Attr {
+                    if ATTRS {
+                        self.attrs.push(Attr {
                             name: start,
                             value: self.i,
                             end: 0,
@@ -1024,8 +1024,8 @@ impl Walk<'_> {
             // of containers (each of them a value whose wrapper then ends).
             loop {
                 // At the wrapper's `}` (checked below) of a value of the item.
-                if ENDS && level == 0 {
-                    if let Some(a) = self.ends.last_mut() {
+                if ATTRS && level == 0 {
+                    if let Some(a) = self.attrs.last_mut() {
                         a.end = self.i + 1;
                         a.out.1 = self.o;
                     }
@@ -1241,7 +1241,7 @@ mod tests {
             }
             for ((doc, want), attrs) in cases.iter().zip([1, 1, 3, 4, 3]) {
                 let (mut pad, mut bits, mut out) = (Vec::new(), Vec::new(), b"[".to_vec());
-                let mut ends = vec![Attr::default()];
+                let mut recorded = vec![Attr::default()];
                 let scan = transcode(
                     k,
                     doc.as_bytes(),
@@ -1250,23 +1250,23 @@ mod tests {
                     &mut pad,
                     &mut bits,
                     &mut out,
-                    Some(&mut ends),
+                    Some(&mut recorded),
                 )
                 .unwrap_or_else(|_| panic!("{k:?} left {doc} to the transcoder"));
                 // Each attribute: its name in quotes and a colon, its value object, then
                 // a comma or (the last one) the item's closing brace; the plain values
                 // written, with the names, make up the row.
-                assert_eq!(ends.len(), attrs, "{k:?} {doc} {ends:?}");
+                assert_eq!(recorded.len(), attrs, "{k:?} {doc} {recorded:?}");
                 let d = doc.as_bytes();
                 let mut row = b"{".to_vec();
-                for (j, a) in ends.iter().enumerate() {
+                for (j, a) in recorded.iter().enumerate() {
                     assert_eq!(d[a.name - 1], b'"', "{doc} {a:?}");
                     assert_eq!(&d[a.value - 2..a.value + 1], b"\":{", "{doc} {a:?}");
                     assert_eq!(d[a.end - 1], b'}', "{doc} {a:?}");
-                    let last = j + 1 == ends.len();
+                    let last = j + 1 == recorded.len();
                     assert_eq!(d[a.end], if last { b'}' } else { b',' }, "{doc} {a:?}");
                     if !last {
-                        assert_eq!(ends[j + 1].name, a.end + 2, "{doc} {a:?}");
+                        assert_eq!(recorded[j + 1].name, a.end + 2, "{doc} {a:?}");
                     }
                     if j > 0 {
                         row.push(b',');
@@ -1274,8 +1274,8 @@ mod tests {
                     row.extend_from_slice(&d[a.name - 1..a.value]);
                     row.extend_from_slice(&out[1 + a.out.0..1 + a.out.1]);
                 }
-                assert_eq!(ends.last().map(|a| a.end), Some(doc.len() - 1), "{doc}");
-                assert_eq!(String::from_utf8_lossy(&row), *want, "{k:?} {ends:?}");
+                assert_eq!(recorded.last().map(|a| a.end), Some(doc.len() - 1), "{doc}");
+                assert_eq!(String::from_utf8_lossy(&row), *want, "{k:?} {recorded:?}");
                 assert_eq!(scan.read, doc.len(), "{k:?} {doc}");
                 // Each document here is UTF-8: AVX-512 finds so, the others for ASCII.
                 let utf8 = k == Kernel::Avx512 || doc.is_ascii();

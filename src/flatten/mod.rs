@@ -172,7 +172,7 @@ pub struct Flattener {
     /// The column-aware mode's fast pass over an item: the plain row it writes, and
     /// where each attribute stands in the item and in that row.
     fast_out: Vec<u8>,
-    ends: Vec<fast::Attr>,
+    attrs: Vec<fast::Attr>,
 }
 
 impl Flattener {
@@ -201,7 +201,7 @@ impl Flattener {
             pad: Vec::new(),
             bits: Vec::new(),
             fast_out: Vec::new(),
-            ends: Vec::new(),
+            attrs: Vec::new(),
         };
         f.set_columns(f.opts.columns.clone());
         f
@@ -574,10 +574,10 @@ impl Flattener {
             // as it stands (what the transcoder would write of it), and a value whose
             // column takes it as it is (String from S, Bool, Array(String) from SS, and
             // quoted, String from M or L) is copied from the plain row, neither read
-            // again; and its window pass's UTF-8
-            // finding holds for what the column writer reads.
+            // again; and its window pass's UTF-8 finding holds for what the column
+            // writer reads.
             let mut utf8 = false;
-            let ends = (self.kernel != Kernel::Scalar && !unwrap_binary && {
+            let fast = (self.kernel != Kernel::Scalar && !unwrap_binary && {
                 self.fast_out.clear();
                 fast::transcode(
                     self.kernel,
@@ -587,12 +587,12 @@ impl Flattener {
                     &mut self.pad,
                     &mut self.bits,
                     &mut self.fast_out,
-                    Some(&mut self.ends),
+                    Some(&mut self.attrs),
                 )
                 .map(|scan| utf8 = scan.utf8)
                 .is_ok()
             })
-            .then_some((&self.ends[..], &self.fast_out[..]));
+            .then_some((&self.attrs[..], &self.fast_out[..]));
             let mut w = ColumnWriter {
                 c: Cursor::at(input, at),
                 out,
@@ -600,7 +600,7 @@ impl Flattener {
                 scratch: &mut self.scratch,
                 doc: &mut self.doc,
                 unwrap_binary,
-                fast: ends,
+                fast,
             };
             w.top_item(depth, self.reserved.as_ref(), lookup)?;
             return Ok((w.c.i, utf8));
