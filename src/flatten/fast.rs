@@ -744,26 +744,30 @@ impl Walk<'_> {
     }
 
     /// The position of the first special byte at or after `from` (or of a byte marked
-    /// with them): the 64 bits from `from` out of two words of the index, without a
-    /// branch unless 64 bytes have none.
+    /// with them): the index's eight bytes from the one that holds `from`'s bit, read
+    /// as one word (at least 57 bits from `from`), without a branch unless they have
+    /// none.
     #[inline(always)]
     fn special_from(&self, mut from: usize) -> usize {
         loop {
             debug_assert!(from <= self.n);
-            let (w, off) = (from / 64, from % 64);
             // SAFETY: `from <= n` (the scan starts there at most, and it goes on only
-            // while `b[n]`, which is special, is not among the 64 bytes), so `w + 1` is
-            // at most `n / 64 + 1`, within the index (see [`Walk`]).
-            let (lo, hi) =
-                unsafe { (*self.bits.get_unchecked(w), *self.bits.get_unchecked(w + 1)) };
-            let lo = lo >> off;
-            // `<< 1 << (63 - off)`: no shift by 64 when `off` is 0 (then `lo` has all).
-            let hi = hi << 1 << (63 - off);
-            let m = lo | hi;
+            // while `b[n]`, which is special, is not among the bits read), so the eight
+            // bytes from byte `from / 8` of the index end at most at `n / 8 + 8`, within
+            // its `n / 64 + 2` words (see [`Walk`]); unaligned reads are allowed.
+            let w = unsafe {
+                self.bits
+                    .as_ptr()
+                    .cast::<u8>()
+                    .add(from / 8)
+                    .cast::<u64>()
+                    .read_unaligned()
+            };
+            let m = u64::from_le(w) >> (from % 8);
             if m != 0 {
                 return from + m.trailing_zeros() as usize;
             }
-            from += 64;
+            from = (from & !7) + 64;
         }
     }
 
