@@ -748,7 +748,15 @@ impl Walk<'_> {
     /// as one word (at least 57 bits from `from`), without a branch unless they have
     /// none.
     #[inline(always)]
-    fn special_from(&self, mut from: usize) -> usize {
+    fn special_from(&self, from: usize) -> usize {
+        self.special_and_rest(from).0
+    }
+
+    /// [`Walk::special_from`], and the index bits it read from that position on (bit 0:
+    /// the special byte found; zeros past the word read): a later scan from further on
+    /// can take its answer from them, without a load on the walk's critical path.
+    #[inline(always)]
+    fn special_and_rest(&self, mut from: usize) -> (usize, u64) {
         loop {
             debug_assert!(from <= self.n);
             // SAFETY: `from <= n` (the scan starts there at most, and it goes on only
@@ -765,7 +773,8 @@ impl Walk<'_> {
             };
             let m = u64::from_le(w) >> (from % 8);
             if m != 0 {
-                return from + m.trailing_zeros() as usize;
+                let t = m.trailing_zeros();
+                return (from + t as usize, m >> t);
             }
             from = (from & !7) + 64;
         }
@@ -853,11 +862,19 @@ impl Walk<'_> {
 
     /// The value of an `S`, `N` or `B` wrapper at `i` (`{"S":"…`), up to the wrapper's
     /// closing brace: the string copied (for `N` without its quotes, unless
-    /// `quote_numbers`), and for `N` its text checked.
+    /// `quote_numbers`), and for `N` its text checked. `ahead`: the index bits from the
+    /// value's first byte on as a scan read them (see [`Walk::special_and_rest`]), or 0.
     #[inline(always)]
-    fn scalar<K: Block>(&mut self, is_n: bool) -> Result<(), Bail> {
+    fn scalar<K: Block>(&mut self, is_n: bool, ahead: u64) -> Result<(), Bail> {
         let q = self.i + 5;
-        let e = self.special_from(q + 1);
+        // Most values end within the bits the name's scan read: the value's end is then
+        // found without loading the index again.
+        let e = if ahead != 0 {
+            q + 1 + ahead.trailing_zeros() as usize
+        } else {
+            self.special_from(q + 1)
+        };
+        debug_assert_eq!(e, self.special_from(q + 1));
         if self.at(e) != b'"' {
             if is_n {
                 return Err(Bail);
@@ -878,20 +895,23 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// An attribute name at `i` and its colon, copied; returns where its text starts.
+    /// An attribute name at `i` and its colon, copied; returns where its text starts,
+    /// and the index bits the scan read from six bytes after the colon on (where the
+    /// value of a `{"S":"` wrapper starts; zeros past the word read).
     #[inline(always)]
-    fn key<K: Block>(&mut self) -> Result<usize, Bail> {
+    fn key<K: Block>(&mut self) -> Result<(usize, u64), Bail> {
         let q = self.i;
         if self.at(q) != b'"' {
             return Err(Bail);
         }
-        let e = self.special_from(q + 1);
+        let (e, rest) = self.special_and_rest(q + 1);
         if self.at(e) != b'"' || self.at(e + 1) != b':' {
             return Err(Bail);
         }
         self.copy(q, e + 2 - q);
         self.i = e + 2;
-        Ok(q + 1)
+        // Bit 0 of `rest` is the quote at `e`; the value starts at `e + 8`.
+        Ok((q + 1, rest >> 8))
     }
 
     /// The elements of a set, from its `[` at `i`: strings, or numbers with `numbers`.
@@ -945,8 +965,10 @@ impl Walk<'_> {
         let mut stack = 0u64;
         let mut level = 0usize;
         'member: loop {
+            let mut ahead = 0;
             if stack & 1 == 0 {
-                let start = self.key::<K>()?;
+                let (start, rest) = self.key::<K>()?;
+                ahead = rest;
                 if level == 0 {
                     if let Some(r) = reserved {
                         if r.is_taken(&self.b[start..self.i - 2]) {
@@ -968,7 +990,7 @@ impl Walk<'_> {
             let tag = (w >> 16) as u8;
             if w & SCALAR_MASK == S & SCALAR_MASK && matches!(tag, b'S' | b'N' | b'B') {
                 // `S`, `N` and `B` alike, without a branch on which: most values.
-                self.scalar::<K>(tag == b'N')?;
+                self.scalar::<K>(tag == b'N', ahead)?;
             } else {
                 match w & LOW6 {
                     MAP | LIST => {
