@@ -309,6 +309,26 @@ trait Block {
     /// # Safety
     /// As for [`Block::mask64`].
     unsafe fn high64(src: *const u8) -> u64;
+
+    /// The classes of number characters among the first [`SHORT_READ`] bytes at `src`
+    /// (or more), for [`short_number`]; here 16 bytes at a time (SSE2 on x86_64).
+    ///
+    /// # Safety
+    /// As for [`Block::mask64`].
+    #[inline(always)]
+    unsafe fn classes(src: *const u8) -> Classes {
+        // SAFETY: the caller guarantees 64 bytes at `src`.
+        let w = unsafe { std::slice::from_raw_parts(src, SHORT_READ) };
+        let mut c = Classes::default();
+        for (k, chunk) in w.chunks_exact(16).enumerate() {
+            let (digits, dots, minus, zeros) = classify_16(chunk);
+            c.digits |= u64::from(digits) << (16 * k);
+            c.dots |= u64::from(dots) << (16 * k);
+            c.minus |= u64::from(minus) << (16 * k);
+            c.zeros |= u64::from(zeros) << (16 * k);
+        }
+        c
+    }
 }
 
 struct Swar;
@@ -440,6 +460,24 @@ impl Block for Avx512 {
         use std::arch::x86_64::*;
         // SAFETY: as in `mask64`.
         unsafe { _mm512_movepi8_mask(_mm512_loadu_si512(src.cast())) }
+    }
+
+    /// All 64 bytes in one step, each class a mask compare.
+    #[inline(always)]
+    unsafe fn classes(src: *const u8) -> Classes {
+        use std::arch::x86_64::*;
+        // SAFETY: as in `mask64`.
+        unsafe {
+            let v = _mm512_loadu_si512(src.cast());
+            let set = |c: u8| _mm512_set1_epi8(c as i8);
+            Classes {
+                // c - '0' < 10, unsigned.
+                digits: _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, set(b'0')), set(10)),
+                dots: _mm512_cmpeq_epi8_mask(v, set(b'.')),
+                minus: _mm512_cmpeq_epi8_mask(v, set(b'-')),
+                zeros: _mm512_cmpeq_epi8_mask(v, set(b'0')),
+            }
+        }
     }
 }
 
@@ -812,6 +850,17 @@ impl Walk<'_> {
         self.o += len;
     }
 
+    /// [`short_number`] on the `len` bytes of a number text at `start`, classified with
+    /// `K`'s instructions.
+    #[inline(always)]
+    fn short_number<K: Block>(&self, start: usize, len: usize) -> bool {
+        debug_assert!(start <= self.n);
+        // SAFETY: the text is one the walk found (it ends at a quote, below `n`), so
+        // `start <= n`: 64 bytes from there are within `b` (see [`Walk`]); the kernel
+        // `K` was chosen for a CPU that has its instruction set.
+        short_number(unsafe { K::classes(self.b.as_ptr().add(start)) }, len)
+    }
+
     /// A string whose opening quote is at `i`, copied with its quotes. Escapes are kept
     /// as they are: each is checked where it stands, and the string is copied whole.
     #[inline(always)]
@@ -846,7 +895,7 @@ impl Walk<'_> {
             return Err(Bail);
         }
         let text = &self.b[start..e];
-        if !short_number(&self.b[start..start + SHORT_READ], text.len())
+        if !self.short_number::<K>(start, text.len())
             && (!is_json_number(text) || dynamo_number(text).is_err())
         {
             return Err(Bail);
@@ -885,7 +934,7 @@ impl Walk<'_> {
         }
         let strip = usize::from(is_n & !self.quote_numbers);
         self.copy(q + strip, e + 1 - q - 2 * strip);
-        if is_n && !short_number(&self.b[q + 1..q + 1 + SHORT_READ], e - q - 1) {
+        if is_n && !self.short_number::<K>(q + 1, e - q - 1) {
             let text = &self.b[q + 1..e];
             if !is_json_number(text) || dynamo_number(text).is_err() {
                 return Err(Bail);
@@ -1092,26 +1141,28 @@ impl Walk<'_> {
     }
 }
 
-/// True when the first `len` bytes of `w` are a JSON number without exponent of at most
-/// [`SHORT`] characters (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`), which DynamoDB always stores
-/// (at most 38 digits, no exponent: see [`dynamo_number`]). Checked on masks of the 48
-/// bytes of `w` at once; false sends the text to the full check.
+/// The digits, points, minus signs and zeros among the bytes from a position (bit k:
+/// byte k), at least [`SHORT_READ`] of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Classes {
+    digits: u64,
+    dots: u64,
+    minus: u64,
+    zeros: u64,
+}
+
+/// True when the `len` bytes classified in `c` are a JSON number without exponent of at
+/// most [`SHORT`] characters (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`), which DynamoDB always
+/// stores (at most 38 digits, no exponent: see [`dynamo_number`]). Checked on the masks
+/// at once; false sends the text to the full check.
 #[inline(always)]
-fn short_number(w: &[u8], len: usize) -> bool {
-    let c = [
-        classify_16(&w[..16]),
-        classify_16(&w[16..32]),
-        classify_16(&w[32..SHORT_READ]),
-    ];
-    let join = |f: fn(&(u32, u32, u32, u32)) -> u32| {
-        c.iter()
-            .enumerate()
-            .fold(0u64, |m, (k, x)| m | u64::from(f(x)) << (16 * k))
-    };
-    let digits = join(|x| x.0);
-    let dots = join(|x| x.1);
-    let minus = join(|x| x.2);
-    let zeros = join(|x| x.3);
+fn short_number(c: Classes, len: usize) -> bool {
+    let Classes {
+        digits,
+        dots,
+        minus,
+        zeros,
+    } = c;
     // Every test without a branch (`&` on the truth values): the branches would follow
     // the lengths and digits of the data, and be mispredicted.
     let len_ok = len.wrapping_sub(1) < SHORT;
@@ -1490,15 +1541,79 @@ mod tests {
             "١",
         ];
         for text in texts {
-            let mut w = [0u8; SHORT_READ];
-            w[..text.len().min(SHORT_READ)]
-                .copy_from_slice(&text.as_bytes()[..text.len().min(SHORT_READ)]);
-            let short = short_number(&w, text.len());
+            // The text, then what follows a number's closing quote in a document.
+            let mut w = [b'x'; 64];
+            let cut = text.len().min(SHORT_READ);
+            w[..cut].copy_from_slice(&text.as_bytes()[..cut]);
+            w[cut] = b'"';
             let full = is_json_number(text.as_bytes()) && dynamo_number(text.as_bytes()).is_ok();
-            assert!(!short || full, "{text}");
             let plain = text.len() <= SHORT && !text.contains(['e', 'E', '+']);
-            assert_eq!(short, plain && full, "{text}");
+            for (kernel, c) in classes_of_each_kernel(&w) {
+                let short = short_number(c, text.len());
+                assert!(!short || full, "{text} ({kernel:?})");
+                assert_eq!(short, plain && full, "{text} ({kernel:?})");
+            }
         }
+    }
+
+    /// Every kernel's classes of every byte value, at every place of the bytes read.
+    #[test]
+    fn number_classes_agree() {
+        for value in 0..=255u8 {
+            for at in 0..SHORT_READ {
+                let mut w = [b'7'; 64];
+                w[at] = value;
+                let want = Classes {
+                    digits: (0..SHORT_READ)
+                        .filter(|&k| w[k].is_ascii_digit())
+                        .fold(0, |m, k| m | 1 << k),
+                    dots: u64::from(value == b'.') << at,
+                    minus: u64::from(value == b'-') << at,
+                    zeros: u64::from(value == b'0') << at,
+                };
+                let low = (1u64 << SHORT_READ) - 1;
+                for (kernel, c) in classes_of_each_kernel(&w) {
+                    let c = Classes {
+                        digits: c.digits & low,
+                        dots: c.dots & low,
+                        minus: c.minus & low,
+                        zeros: c.zeros & low,
+                    };
+                    assert_eq!(c, want, "byte {value:#04x} at {at} ({kernel:?})");
+                }
+            }
+        }
+    }
+
+    /// The number classes of `w` by each kernel this CPU runs.
+    fn classes_of_each_kernel(w: &[u8; 64]) -> Vec<(Kernel, Classes)> {
+        let mut all = Vec::new();
+        for k in Kernel::ALL {
+            if !k.is_available() || k == Kernel::Scalar {
+                continue;
+            }
+            // SAFETY: `w` holds 64 bytes, and `k` runs on this CPU.
+            let c = unsafe {
+                match k {
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Sse2 => Sse2::classes(w.as_ptr()),
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Avx2 => Avx2::classes(w.as_ptr()),
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Avx512 => avx512_classes(w.as_ptr()),
+                    _ => Swar::classes(w.as_ptr()),
+                }
+            };
+            all.push((k, c));
+        }
+        all
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn avx512_classes(s: *const u8) -> Classes {
+        // SAFETY: as in `classes_of_each_kernel`.
+        unsafe { Avx512::classes(s) }
     }
 
     #[test]
