@@ -1009,16 +1009,17 @@ impl Walk<'_> {
         }
         self.put(b'{');
         self.i = 1;
-        // Bit l: the container at level l + 1 is a list (1) or a map (0); level 0 is
-        // the item itself.
-        let mut stack = 0u64;
-        let mut level = 0usize;
+        // Bit 0: the innermost container is a list (1) or a map (0), bit 1 the one
+        // around it, and so on out to the item itself (a map), with a 1 above: the
+        // level of nesting and each container's kind in one register. `TOP`: the item.
+        const TOP: u64 = 0b10;
+        let mut stack = TOP;
         'member: loop {
             let mut ahead = 0;
             if stack & 1 == 0 {
                 let (start, rest) = self.key::<K>()?;
                 ahead = rest;
-                if level == 0 {
+                if stack == TOP {
                     if let Some(r) = reserved {
                         if r.is_taken(&self.b[start..self.i - 2]) {
                             return Err(Bail);
@@ -1055,8 +1056,9 @@ impl Walk<'_> {
                             self.put(close);
                             self.i += 1;
                         } else {
-                            level += 1;
-                            if level >= MAX_LEVELS {
+                            // At most `MAX_LEVELS - 1` levels inside the item: the 1
+                            // above stays at bit `MAX_LEVELS` or below.
+                            if stack >> MAX_LEVELS != 0 {
                                 return Err(Bail);
                             }
                             stack = stack << 1 | u64::from(open == b'[');
@@ -1099,7 +1101,7 @@ impl Walk<'_> {
             // of containers (each of them a value whose wrapper then ends).
             loop {
                 // At the wrapper's `}` (checked below) of a value of the item.
-                if ATTRS && level == 0 {
+                if ATTRS && stack == TOP {
                     if let Some(a) = self.attrs.last_mut() {
                         a.end = self.i + 1;
                         a.out.1 = self.o;
@@ -1123,7 +1125,7 @@ impl Walk<'_> {
                     }
                     b'}' if stack & 1 == 0 => {
                         self.i += 1;
-                        if level == 0 {
+                        if stack == TOP {
                             return Ok(());
                         }
                         self.put(b'}');
@@ -1135,7 +1137,6 @@ impl Walk<'_> {
                     _ => return Err(Bail),
                 }
                 stack >>= 1;
-                level -= 1;
             }
         }
     }

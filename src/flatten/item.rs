@@ -82,11 +82,17 @@ impl Reserved {
     /// Whether the (raw, unescaped) name is a metadata name or a renamed one.
     #[inline(always)]
     pub(crate) fn is_taken(&self, name: &[u8]) -> bool {
-        self.may_be_taken(name)
-            && self
-                .names
-                .iter()
-                .any(|(meta, renamed, _)| name == meta.as_slice() || name == renamed.as_slice())
+        self.may_be_taken(name) && self.is_listed(name)
+    }
+
+    /// The compare of [`Reserved::is_taken`] after the filter, out of line: rare, and
+    /// its calls would otherwise cost the fast path's loop registers.
+    #[cold]
+    #[inline(never)]
+    fn is_listed(&self, name: &[u8]) -> bool {
+        self.names
+            .iter()
+            .any(|(meta, renamed, _)| name == meta.as_slice() || name == renamed.as_slice())
     }
 }
 
