@@ -818,10 +818,9 @@ impl Walk<'_> {
         }
     }
 
-    /// Copies `b[from..from + len]` to the output, 32 bytes at a time (the last chunk may
+    /// Copies `b[from..from + len]` to the output, 64 bytes at a time (the last block may
     /// copy bytes beyond, which later writes overwrite or which stay past the length).
-    /// The first two chunks are copied whatever the length: most strings fit in them,
-    /// and the loop is not entered (nor its end mispredicted) for them.
+    /// The first block is copied whatever the length: most strings fit in it.
     #[inline(always)]
     fn copy(&mut self, from: usize, len: usize) {
         let mut k = 0;
