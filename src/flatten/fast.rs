@@ -944,8 +944,9 @@ impl Walk<'_> {
     }
 
     /// An attribute name at `i` and its colon, copied; returns where its text starts,
-    /// and the index bits the scan read from six bytes after the colon on (where the
-    /// value of a `{"S":"` wrapper starts; zeros past the word read).
+    /// and the index bits the scan read from the eighth byte after the name's closing
+    /// quote on (where the value of a `{"S":"` wrapper after the colon starts; zeros
+    /// past the word read).
     #[inline(always)]
     fn key<K: Block>(&mut self) -> Result<(usize, u64), Bail> {
         let q = self.i;
